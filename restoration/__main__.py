@@ -1,0 +1,6 @@
+"""``python -m restoration`` = the ``restoration`` console script."""
+import sys
+
+from restoration.cli import main
+
+sys.exit(main())

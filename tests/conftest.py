@@ -1,0 +1,54 @@
+"""Shared fixtures. Caches go to a temp dir (a failed download must not leave folders in the user's home)."""
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+
+_CACHE = tempfile.mkdtemp(prefix="restoration-tests-cache-")
+os.environ["TORCH_HOME"] = os.path.join(_CACHE, "torch")
+os.environ["XDG_CACHE_HOME"] = os.path.join(_CACHE, "xdg")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from restoration.data.offline_photos import list_offline_photos  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    """Every test starts from the same seeds, so a failure reproduces."""
+    random.seed(0)
+    np.random.seed(0)
+    try:
+        import torch
+
+        torch.manual_seed(0)
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        pass
+    yield
+
+
+@pytest.fixture(scope="session")
+def photo_paths():
+    """Paths of real photos shipped by installed packages (lossless ones first)."""
+    photos = list_offline_photos()
+    if len(photos) < 3:
+        pytest.skip("fewer than 3 offline photos found (install sporco and scikit-image)")
+    photos.sort(key=lambda p: not p.lossless)
+    return [p.path for p in photos]
+
+
+@pytest.fixture(scope="session")
+def photos(photo_paths):
+    """A few real photos as RGB uint8 arrays, keyed by name."""
+    import cv2
+
+    out = {}
+    for path in photo_paths[:6]:
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        assert img is not None, path
+        out[path.stem] = img[:, :, ::-1].copy()
+    return out
