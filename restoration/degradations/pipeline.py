@@ -1,0 +1,270 @@
+"""Batched torch synthesis of LQ images from GT images and degradation tasks (Real-ESRGAN order of operations).
+
+Why batched: the hot path of training is one ``degrade`` call per batch. Ops whose shapes agree across the
+batch run once for everyone (first blur as one grouped convolution with per-sample kernels, JPEG on a padded
+stack with per-sample qualities, final sinc); ops whose output size depends on the task (resizes, noise on
+resized images) run once per group of samples that share a task. All randomness (noise realisations) comes
+from the caller's ``torch.Generator``, so the same seed gives the same LQ (bit-identical on CPU).
+"""
+from __future__ import annotations
+
+import copy
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from restoration.degradations.kernels import Kernel, kernel_array
+from restoration.degradations.task import DegradationTask, Noise, Resize
+from restoration.errors import RestorationError
+
+_JPEG_MODULES: dict[str, torch.nn.Module] = {}
+_GRAY = (0.2989, 0.587, 0.114)  # luma weights of torchvision's rgb_to_grayscale (used by Real-ESRGAN's noise)
+
+
+# ---------------------------------------------------------------------------------------------------- helpers
+def _kernel_stack(kernels: Sequence[Kernel], device: torch.device) -> torch.Tensor:
+    """(n, K, K) float32, each kernel zero-padded to the largest size K (same result as its own size)."""
+    size = max(k.size for k in kernels)
+    arr = np.stack([kernel_array(k, pad_to=size) for k in kernels]).astype(np.float32)
+    return torch.from_numpy(arr).to(device)
+
+
+def _filter(x: torch.Tensor, kernels: torch.Tensor, step: str) -> torch.Tensor:
+    """Reflect-padded 2-D correlation. ``kernels``: (1, K, K) shared by all samples or (n, K, K) one per sample."""
+    n, c, h, w = x.shape
+    k = kernels.shape[-1]
+    p = k // 2
+    if p >= h or p >= w:
+        raise RestorationError(
+            f"image of {h}x{w} px is too small for the {k}x{k} kernel at the {step} step (reflect padding needs "
+            f"more than {p} px per side); use larger GT images or smaller kernels (kernel_range)")
+    xp = F.pad(x, (p, p, p, p), mode="reflect")
+    if kernels.shape[0] == 1:
+        out = F.conv2d(xp.reshape(n * c, 1, h + 2 * p, w + 2 * p), kernels.view(1, 1, k, k))
+    else:
+        weight = kernels.repeat_interleave(c, dim=0).unsqueeze(1)
+        out = F.conv2d(xp.reshape(1, n * c, h + 2 * p, w + 2 * p), weight, groups=n * c)
+    return out.view(n, c, h, w)
+
+
+def _resize(x: torch.Tensor, size: tuple[int, int] | None, factor: float | None, mode: str, step: str) -> torch.Tensor:
+    if size is not None:
+        if size[0] < 1 or size[1] < 1:
+            raise RestorationError(f"the {step} step would shrink the image to {size[0]}x{size[1]} px; "
+                                   "use larger GT images")
+        return F.interpolate(x, size=size, mode=mode)
+    h, w = x.shape[-2:]
+    if math.floor(h * factor) < 1 or math.floor(w * factor) < 1:
+        raise RestorationError(f"the {step} step (x{factor}) would shrink a {h}x{w} image to nothing; "
+                               "use larger GT images")
+    return F.interpolate(x, scale_factor=factor, mode=mode)
+
+
+def _randn(shape: tuple[int, ...], like: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
+    if gen is None or gen.device == like.device:
+        return torch.randn(shape, generator=gen, device=like.device, dtype=like.dtype)
+    return torch.randn(shape, generator=gen, device=gen.device, dtype=like.dtype).to(like.device)
+
+
+def _poisson(rate: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
+    if gen is None or gen.device == rate.device:
+        return torch.poisson(rate, generator=gen)
+    return torch.poisson(rate.to(gen.device), generator=gen).to(rate.device)
+
+
+def _levels(img: torch.Tensor) -> torch.Tensor:
+    """Per sample: 2**ceil(log2(number of distinct 8-bit values)), the Poisson photon-count scale."""
+    n = img.shape[0]
+    q = torch.clamp((img * 255.0).round(), 0, 255).long().reshape(n, -1)
+    q = q + 256 * torch.arange(n, device=img.device).unsqueeze(1)
+    distinct = (torch.bincount(q.view(-1), minlength=256 * n).view(n, 256) > 0).sum(1)
+    return torch.exp2(torch.ceil(torch.log2(distinct.double()))).to(img.dtype).view(n, 1, 1, 1)
+
+
+def _poisson_noise(img: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
+    rounded = torch.clamp((img * 255.0).round(), 0, 255) / 255.0
+    vals = _levels(img)
+    return _poisson(rounded * vals, gen) / vals - rounded
+
+
+def _add_noise(x: torch.Tensor, noise: Noise, gen: torch.Generator | None) -> torch.Tensor:
+    n, c, h, w = x.shape
+    if noise.kind == "gaussian":
+        z = _randn((n, 1 if noise.gray else c, h, w), x, gen)
+        sigma = torch.tensor(noise.level, dtype=x.dtype, device=x.device)
+        delta = z * sigma / 255.0
+    else:
+        if noise.gray:
+            r, g, b = x.unbind(dim=1)
+            lum = (_GRAY[0] * r + _GRAY[1] * g + _GRAY[2] * b).unsqueeze(1)
+            delta = _poisson_noise(lum, gen)
+        else:
+            delta = _poisson_noise(x, gen)
+        delta = delta * torch.tensor(noise.level, dtype=x.dtype, device=x.device)
+    return torch.clamp(x + delta, 0, 1)
+
+
+def _jpeg_module(device: torch.device) -> torch.nn.Module:
+    """basicsr's DiffJPEG (hard rounding), one private copy per device (its tables are module-level globals)."""
+    key = str(device)
+    mod = _JPEG_MODULES.get(key)
+    if mod is None:
+        import restoration  # noqa: F401  (torchvision compat hook before basicsr)
+        from basicsr.utils.diffjpeg import DiffJPEG
+
+        mod = copy.deepcopy(DiffJPEG(differentiable=False)).to(device).eval()
+        for p in mod.parameters():
+            p.requires_grad_(False)
+        _JPEG_MODULES[key] = mod
+    return mod
+
+
+def _jpeg(items: list[torch.Tensor], qualities: list[float]) -> list[torch.Tensor]:
+    """JPEG-compress several (n_i, 3, h_i, w_i) tensors (quality per item) in as few codec calls as possible.
+
+    JPEG works on independent 16x16 macroblocks and the codec pads with zeros, so zero-padding every item to a
+    common size and cropping back gives the same result as coding each alone. Items are bucketed by size so
+    padding never more than doubles the work.
+    """
+    if not items:
+        return []
+    device = items[0].device
+    mod = _jpeg_module(device)
+    out: list[torch.Tensor | None] = [None] * len(items)
+    order = sorted(range(len(items)), key=lambda i: -(items[i].shape[-2] * items[i].shape[-1]))
+    buckets: list[list[int]] = []
+    for i in order:  # largest first; join the current bucket while padding waste stays below 2x
+        h, w = items[i].shape[-2:]
+        if buckets:
+            b = buckets[-1]
+            bh = max(items[j].shape[-2] for j in b)
+            bw = max(items[j].shape[-1] for j in b)
+            if _ceil16(max(bh, h)) * _ceil16(max(bw, w)) <= 2 * _ceil16(h) * _ceil16(w):
+                b.append(i)
+                continue
+        buckets.append([i])
+    for b in buckets:
+        ph = _ceil16(max(items[j].shape[-2] for j in b))
+        pw = _ceil16(max(items[j].shape[-1] for j in b))
+        stack = torch.cat([F.pad(items[j], (0, pw - items[j].shape[-1], 0, ph - items[j].shape[-2]))
+                           for j in b])
+        q = torch.cat([torch.full((items[j].shape[0],), float(qualities[j]), dtype=torch.float32, device=device)
+                       for j in b])
+        coded = mod(stack.float(), quality=q).to(items[b[0]].dtype)
+        start = 0
+        for j in b:
+            n, _, h, w = items[j].shape
+            out[j] = coded[start:start + n, :, :h, :w]
+            start += n
+    return out  # type: ignore[return-value]
+
+
+def _ceil16(v: int) -> int:
+    return -(-v // 16) * 16
+
+
+# ---------------------------------------------------------------------------------------------------- public
+def resolve_tasks(tasks, batch: int, bank=None) -> list[DegradationTask]:
+    """A sequence of tasks, or bank indices (tensor / array / list of ints) with ``bank``."""
+    if isinstance(tasks, DegradationTask):
+        tasks = [tasks]
+    if isinstance(tasks, (torch.Tensor, np.ndarray)):
+        if bank is None:
+            raise RestorationError("degrade: task indices were given without a task bank (pass bank=...)")
+        idx = tasks.detach().cpu().long().tolist() if isinstance(tasks, torch.Tensor) else tasks.astype(int).tolist()
+        tasks = [bank[i] for i in idx]
+    tasks = list(tasks)
+    if tasks and not isinstance(tasks[0], DegradationTask):
+        if bank is None:
+            raise RestorationError("degrade: expected DegradationTask objects (or indices together with bank=...)")
+        tasks = [bank[int(i)] for i in tasks]
+    if len(tasks) != batch:
+        raise RestorationError(f"degrade: got {len(tasks)} task(s) for a batch of {batch} image(s)")
+    for t in tasks:
+        if not isinstance(t, DegradationTask):
+            raise RestorationError(f"degrade: {type(t).__name__} is not a DegradationTask")
+    return tasks
+
+
+def degrade(gt: torch.Tensor, tasks: Sequence[DegradationTask] | torch.Tensor,
+            generator: torch.Generator | None = None, scale: int = 4, bank=None) -> torch.Tensor:
+    """Synthesise LQ images: ``gt`` (B, 3, H, W) in [0, 1] → (B, 3, H//scale, W//scale), values k/255.
+
+    ``tasks``: one task per sample (equal tasks are processed together), or bank indices with ``bank``.
+    ``generator`` supplies every noise realisation; None uses torch's global generator.
+    Runs on ``gt``'s device without gradients.
+    """
+    if not isinstance(gt, torch.Tensor) or gt.ndim != 4 or gt.shape[1] != 3:
+        shape = tuple(gt.shape) if isinstance(gt, torch.Tensor) else type(gt).__name__
+        raise RestorationError(f"degrade: expected a (B, 3, H, W) tensor, got {shape}")
+    if not gt.is_floating_point():
+        raise RestorationError(f"degrade: expected a float tensor in [0, 1], got {gt.dtype}")
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise RestorationError(f"degrade: scale must be a positive integer, got {scale!r}")
+    b, _, H, W = gt.shape
+    if H // scale < 1 or W // scale < 1:
+        raise RestorationError(f"degrade: a {H}x{W} image is smaller than the scale factor {scale}")
+    task_list = resolve_tasks(tasks, b, bank)
+    if b == 0:
+        return gt.new_zeros((0, 3, H // scale, W // scale))
+    with torch.no_grad():
+        return _run(gt.float(), task_list, generator, scale).to(gt.dtype)
+
+
+def _run(x: torch.Tensor, tasks: list[DegradationTask], gen: torch.Generator | None, scale: int) -> torch.Tensor:
+    B, C, H, W = x.shape
+    device = x.device
+    groups: dict[DegradationTask, list[int]] = {}
+    for i, t in enumerate(tasks):
+        groups.setdefault(t, []).append(i)
+    keys = list(groups)
+    index = {t: torch.tensor(groups[t], device=device) for t in keys}
+
+    # 1st stage blur: every sample at once (one grouped convolution with per-sample kernels)
+    x = _filter(x, _kernel_stack([t.blur1 for t in tasks], device), "first blur")
+
+    # 1st stage resize + noise: per task (output size depends on the task)
+    parts: list[torch.Tensor] = []
+    for t in keys:
+        xg = x.index_select(0, index[t]) if len(keys) > 1 else x
+        if t.resize1.direction != "keep":
+            xg = _resize(xg, None, t.resize1.scale, t.resize1.mode, "first resize")
+        parts.append(_add_noise(xg, t.noise1, gen))
+    parts = _jpeg(parts, [t.jpeg1 for t in keys])
+
+    # 2nd stage blur + resize (relative to the final LR size) + noise
+    for gi, t in enumerate(keys):
+        xg = parts[gi]
+        if t.blur2 is not None:
+            xg = _filter(xg, _kernel_stack([t.blur2], device), "second blur")
+        size = (int(H / scale * t.resize2.scale), int(W / scale * t.resize2.scale))
+        xg = _resize(xg, size, None, t.resize2.mode, "second resize")
+        parts[gi] = _add_noise(xg, t.noise2, gen)
+
+    # final step: JPEG-first tasks compress now; everyone is then resized to the LR size
+    late = [gi for gi, t in enumerate(keys) if t.final_order == "jpeg_resize_sinc"]
+    for gi, coded in zip(late, _jpeg([parts[gi] for gi in late], [keys[gi].jpeg2 for gi in late])):
+        parts[gi] = coded
+    lr = (H // scale, W // scale)
+    out = x.new_empty((B, C) + lr)
+    for gi, t in enumerate(keys):
+        out.index_copy_(0, index[t], _resize(parts[gi], lr, None, t.final_mode, "final resize"))
+
+    # final sinc: per-sample kernels, one grouped convolution over the samples that have one
+    with_sinc = [i for i, t in enumerate(tasks) if t.final_sinc is not None]
+    if with_sinc:
+        sel = torch.tensor(with_sinc, device=device)
+        kernels = _kernel_stack([tasks[i].final_sinc for i in with_sinc], device)  # type: ignore[misc]
+        out.index_copy_(0, sel, _filter(out.index_select(0, sel), kernels, "final sinc"))
+
+    # [resize + sinc] → JPEG tasks compress last (all at the LR size now: one codec call)
+    early = [i for i, t in enumerate(tasks) if t.final_order == "resize_sinc_jpeg"]
+    if early:
+        sel = torch.tensor(early, device=device)
+        qs = torch.tensor([tasks[i].jpeg2 for i in early], dtype=torch.float32, device=device)
+        mod = _jpeg_module(device)
+        out.index_copy_(0, sel, mod(torch.clamp(out.index_select(0, sel), 0, 1), quality=qs).to(out.dtype))
+    return torch.clamp((out * 255.0).round(), 0, 255) / 255.0

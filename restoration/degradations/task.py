@@ -1,0 +1,235 @@
+"""``DegradationTask``: one fixed point of the Real-ESRGAN second-order degradation space.
+
+A task is data: every sampled parameter (kernel parameters, resize factors and modes, noise type and level, JPEG
+qualities, final order) frozen in one record, with a stable id so it can be referenced from a bank file, a
+YAML option or a log line. Only the noise realisation stays random (drawn from the caller's generator).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from restoration.degradations.kernels import Kernel
+from restoration.errors import RestorationError
+
+RESIZE_DIRECTIONS = ("up", "down", "keep")
+RESIZE_MODES = ("area", "bilinear", "bicubic")
+NOISE_KINDS = ("gaussian", "poisson")
+#: ``resize_sinc_jpeg`` = [resize back + sinc] then JPEG; ``jpeg_resize_sinc`` = JPEG then [resize back + sinc].
+FINAL_ORDERS = ("resize_sinc_jpeg", "jpeg_resize_sinc")
+TASK_FORMAT = 1  # bump when the canonical form changes (it is part of the id)
+
+
+def _num(d: dict, key: str, where: str) -> float:
+    if key not in d:
+        raise RestorationError(f"{where}: missing field {key!r}")
+    v = d[key]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise RestorationError(f"{where}.{key}: expected a finite number, got {v!r}")
+    return float(v)
+
+
+def _choice(d: dict, key: str, allowed: tuple[str, ...], where: str) -> str:
+    if key not in d:
+        raise RestorationError(f"{where}: missing field {key!r}")
+    if d[key] not in allowed:
+        raise RestorationError(f"{where}.{key}: {d[key]!r} is not one of {', '.join(allowed)}")
+    return d[key]
+
+
+def _only(d: Any, keys: set[str], where: str) -> dict:
+    if not isinstance(d, dict):
+        raise RestorationError(f"{where}: expected a mapping, got {type(d).__name__}")
+    unknown = sorted(set(d) - keys)
+    if unknown:
+        raise RestorationError(f"{where}: unknown field(s) {unknown}")
+    return d
+
+
+@dataclass(frozen=True)
+class Resize:
+    """Resize step. Stage 1: factor relative to the current size. Stage 2: relative to the final LR size."""
+
+    direction: str
+    scale: float
+    mode: str
+
+    def __post_init__(self) -> None:
+        if self.direction not in RESIZE_DIRECTIONS:
+            raise RestorationError(f"resize direction {self.direction!r} is not one of {RESIZE_DIRECTIONS}")
+        if self.mode not in RESIZE_MODES:
+            raise RestorationError(f"resize mode {self.mode!r} is not one of {RESIZE_MODES}")
+        if not self.scale > 0:
+            raise RestorationError(f"resize scale must be > 0, got {self.scale}")
+
+    def to_dict(self) -> dict:
+        return {"direction": self.direction, "scale": self.scale, "mode": self.mode}
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "resize") -> "Resize":
+        d = _only(d, {"direction", "scale", "mode"}, where)
+        return cls(_choice(d, "direction", RESIZE_DIRECTIONS, where), _num(d, "scale", where),
+                   _choice(d, "mode", RESIZE_MODES, where))
+
+    def describe(self) -> str:
+        if self.direction == "keep":
+            return f"keep ×1 {self.mode}"
+        return f"{self.direction} ×{self.scale:.3f} {self.mode}"
+
+
+@dataclass(frozen=True)
+class Noise:
+    """Additive noise. ``level`` is the Gaussian sigma (0-255 scale) or the Poisson scale."""
+
+    kind: str
+    level: float
+    gray: bool
+
+    def __post_init__(self) -> None:
+        if self.kind not in NOISE_KINDS:
+            raise RestorationError(f"noise kind {self.kind!r} is not one of {NOISE_KINDS}")
+        if self.level < 0:
+            raise RestorationError(f"noise level must be >= 0, got {self.level}")
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "level": self.level, "gray": self.gray}
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "noise") -> "Noise":
+        d = _only(d, {"kind", "level", "gray"}, where)
+        if not isinstance(d.get("gray"), bool):
+            raise RestorationError(f"{where}.gray: expected true/false, got {d.get('gray')!r}")
+        return cls(_choice(d, "kind", NOISE_KINDS, where), _num(d, "level", where), d["gray"])
+
+    def describe(self) -> str:
+        tone = "gray" if self.gray else "color"
+        if self.kind == "gaussian":
+            return f"gaussian σ={self.level:.2f} {tone}"
+        return f"poisson ×{self.level:.2f} {tone}"
+
+
+def _kernel(d: Any, where: str) -> Kernel:
+    try:
+        return Kernel.from_dict(d)
+    except RestorationError as exc:
+        raise RestorationError(f"{where}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class DegradationTask:
+    """Every parameter of one second-order degradation (order of operations as in Real-ESRGAN):
+
+    blur1 → resize1 → noise1 → JPEG(jpeg1) → [blur2] → resize2 → noise2 →
+    ``final_order``: [resize to LR (final_mode) + final_sinc] → JPEG(jpeg2), or JPEG(jpeg2) → [resize + sinc].
+    ``blur2``/``final_sinc`` are None when that step is skipped.
+    """
+
+    blur1: Kernel
+    resize1: Resize
+    noise1: Noise
+    jpeg1: float
+    blur2: Kernel | None
+    resize2: Resize
+    noise2: Noise
+    final_order: str
+    final_mode: str
+    final_sinc: Kernel | None
+    jpeg2: float
+
+    def __post_init__(self) -> None:
+        if self.final_order not in FINAL_ORDERS:
+            raise RestorationError(f"final_order {self.final_order!r} is not one of {FINAL_ORDERS}")
+        if self.final_mode not in RESIZE_MODES:
+            raise RestorationError(f"final_mode {self.final_mode!r} is not one of {RESIZE_MODES}")
+        if self.final_sinc is not None and self.final_sinc.kind != "sinc":
+            raise RestorationError(f"final_sinc must be a sinc kernel, got {self.final_sinc.kind!r}")
+        for name in ("jpeg1", "jpeg2"):
+            q = getattr(self, name)
+            if not 1.0 <= q <= 100.0:
+                raise RestorationError(f"{name} quality must be in [1, 100], got {q}")
+
+    # ------------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict:
+        """Canonical, JSON-ready form (also what the id hashes)."""
+        return {
+            "blur1": self.blur1.to_dict(),
+            "resize1": self.resize1.to_dict(),
+            "noise1": self.noise1.to_dict(),
+            "jpeg1": self.jpeg1,
+            "blur2": None if self.blur2 is None else self.blur2.to_dict(),
+            "resize2": self.resize2.to_dict(),
+            "noise2": self.noise2.to_dict(),
+            "final_order": self.final_order,
+            "final_mode": self.final_mode,
+            "final_sinc": None if self.final_sinc is None else self.final_sinc.to_dict(),
+            "jpeg2": self.jpeg2,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "task") -> "DegradationTask":
+        """Inverse of :meth:`to_dict`; an ``id`` field, when present, must match the parameters."""
+        keys = {"blur1", "resize1", "noise1", "jpeg1", "blur2", "resize2", "noise2", "final_order", "final_mode",
+                "final_sinc", "jpeg2", "id"}
+        d = _only(d, keys, where)
+        missing = sorted(keys - {"id"} - set(d))
+        if missing:
+            raise RestorationError(f"{where}: missing field(s) {missing}")
+        try:
+            task = cls(
+                blur1=_kernel(d["blur1"], f"{where}.blur1"),
+                resize1=Resize.from_dict(d["resize1"], f"{where}.resize1"),
+                noise1=Noise.from_dict(d["noise1"], f"{where}.noise1"),
+                jpeg1=_num(d, "jpeg1", where),
+                blur2=None if d["blur2"] is None else _kernel(d["blur2"], f"{where}.blur2"),
+                resize2=Resize.from_dict(d["resize2"], f"{where}.resize2"),
+                noise2=Noise.from_dict(d["noise2"], f"{where}.noise2"),
+                final_order=_choice(d, "final_order", FINAL_ORDERS, where),
+                final_mode=_choice(d, "final_mode", RESIZE_MODES, where),
+                final_sinc=None if d["final_sinc"] is None else _kernel(d["final_sinc"], f"{where}.final_sinc"),
+                jpeg2=_num(d, "jpeg2", where),
+            )
+        except RestorationError as exc:
+            msg = str(exc)
+            raise RestorationError(msg if msg.startswith(where) else f"{where}: {msg}") from None
+        if "id" in d and d["id"] != task.task_id:
+            raise RestorationError(
+                f"{where}: id {d['id']!r} does not match its parameters (they hash to {task.task_id!r}); "
+                "remove the id field to accept edited parameters"
+            )
+        return task
+
+    @property
+    def task_id(self) -> str:
+        """16 hex digits of SHA-256 over the canonical JSON: equal parameters ⇔ equal id, on any machine."""
+        cached = self.__dict__.get("_id")
+        if cached is None:
+            canon = json.dumps({"format": TASK_FORMAT, **self.to_dict()}, sort_keys=True, separators=(",", ":"))
+            cached = hashlib.sha256(canon.encode()).hexdigest()[:16]
+            object.__setattr__(self, "_id", cached)
+        return cached
+
+    @property
+    def short_id(self) -> str:
+        return self.task_id[:8]
+
+    def describe(self) -> str:
+        """One human-readable line, in the order the operations run."""
+        b2 = "no blur" if self.blur2 is None else self.blur2.describe()
+        sinc = "no sinc" if self.final_sinc is None else self.final_sinc.describe()
+        resize_sinc = f"resize {self.final_mode} + {sinc}"
+        final = (f"{resize_sinc} → jpeg {self.jpeg2:.1f}" if self.final_order == "resize_sinc_jpeg"
+                 else f"jpeg {self.jpeg2:.1f} → {resize_sinc}")
+        return (f"[{self.short_id}] 1st: {self.blur1.describe()} | {self.resize1.describe()} | "
+                f"{self.noise1.describe()} | jpeg {self.jpeg1:.1f}; 2nd: {b2} | {self.resize2.describe()} | "
+                f"{self.noise2.describe()}; final: {final}")
+
+    def __hash__(self) -> int:
+        return hash(self.task_id)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DegradationTask):
+            return NotImplemented
+        return self.task_id == other.task_id
