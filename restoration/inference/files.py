@@ -1,0 +1,243 @@
+"""Model files: ``.safetensors`` with our metadata, and BasicSR/Real-ESRGAN ``.pth`` checkpoints.
+
+Weights are never unpickled as arbitrary objects: ``.pth`` files go through ``torch.load(weights_only=True)``,
+which refuses a pickle that would run code. When a file carries no metadata, the architecture and its
+arguments are read from the state-dict key names and tensor shapes (BasicSR naming).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+from restoration import __version__
+from restoration.errors import RestorationError
+from restoration.inference.descriptor import ARCHS, ModelDescriptor, canonical_arch
+
+SAFETENSORS_EXT = (".safetensors",)
+PTH_EXT = (".pth", ".pt", ".ckpt", ".bin")
+# BasicSR saves the EMA weights next to the plain ones; the EMA ones are the ones to use.
+CHECKPOINT_KEYS = ("params_ema", "params", "state_dict", "model")
+
+
+def _max_index(state: Mapping[str, Any], prefix: str) -> int:
+    pat = re.compile(rf"^{re.escape(prefix)}\.(\d+)\.")
+    nums = [int(m.group(1)) for k in state if (m := pat.match(k))]
+    return max(nums) if nums else -1
+
+
+def detect_arch(state: Mapping[str, Any], source: str = "the file") -> ModelDescriptor:
+    """Infer arch and kwargs from BasicSR key names and shapes (plain ``.pth`` files carry nothing else)."""
+    if "conv_first.weight" in state and "conv_body.weight" in state and "body.0.rdb1.conv1.weight" in state:
+        w_first = state["conv_first.weight"]
+        num_feat = int(w_first.shape[0])
+        num_out = int(state["conv_last.weight"].shape[0])
+        in_flat = int(w_first.shape[1])
+        # RRDBNet pixel-unshuffles the input for x2 (4x channels) and x1 (16x channels).
+        scale = {1: 4, 4: 2, 16: 1}.get(in_flat // num_out if in_flat % num_out == 0 else 0, 4)
+        num_in = in_flat // {4: 1, 2: 4, 1: 16}[scale]
+        kwargs = dict(
+            num_in_ch=num_in, num_out_ch=num_out, scale=scale, num_feat=num_feat,
+            num_block=_max_index(state, "body") + 1, num_grow_ch=int(state["body.0.rdb1.conv1.weight"].shape[0]),
+        )
+        return ModelDescriptor.create("RRDBNet", kwargs)
+    if "conv_first.weight" in state and "conv_hr.weight" in state and "upconv1.weight" in state:
+        num_feat = int(state["conv_first.weight"].shape[0])
+        if "upconv2.weight" in state:
+            scale = 4
+        else:
+            scale = int(round((int(state["upconv1.weight"].shape[0]) / num_feat) ** 0.5))
+        kwargs = dict(
+            num_in_ch=int(state["conv_first.weight"].shape[1]), num_out_ch=int(state["conv_last.weight"].shape[0]),
+            num_feat=num_feat, num_block=_max_index(state, "body") + 1, upscale=scale,
+        )
+        return ModelDescriptor.create("MSRResNet", kwargs)
+    if "body.0.weight" in state and not any(k.startswith("conv_first") for k in state):
+        last = _max_index(state, "body")
+        num_in = int(state["body.0.weight"].shape[1])
+        num_feat = int(state["body.0.weight"].shape[0])
+        if "body.1.weight" not in state:
+            raise RestorationError(
+                f"{source}: looks like SRVGGNetCompact without PReLU weights; relu and leaky-relu variants cannot be "
+                "told apart from the weights alone: save it as .safetensors with its arch options (restoration export --opt)"
+            )
+        num_conv = (last - 2) // 2
+        out_flat = int(state[f"body.{last}.weight"].shape[0])
+        num_out = num_in
+        scale = int(round((out_flat / num_out) ** 0.5))
+        if scale * scale * num_out != out_flat:
+            raise RestorationError(f"{source}: SRVGGNetCompact last conv has {out_flat} channels, not num_out_ch*scale^2")
+        kwargs = dict(num_in_ch=num_in, num_out_ch=num_out, num_feat=num_feat, num_conv=num_conv, upscale=scale,
+                      act_type="prelu")
+        return ModelDescriptor.create("SRVGGNetCompact", kwargs)
+    keys = ", ".join(list(state)[:5])
+    raise RestorationError(
+        f"cannot tell the architecture of {source} from its weights (first keys: {keys}); "
+        f"supported: {', '.join(ARCHS)}"
+    )
+
+
+def _select_state(obj: Any, source: str) -> dict:
+    import torch
+
+    if isinstance(obj, Mapping):
+        for key in CHECKPOINT_KEYS:
+            if key in obj and isinstance(obj[key], Mapping):
+                return _select_state(obj[key], source)
+        state = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+        if state:
+            # DataParallel / DDP wrappers prefix every key with 'module.'
+            if all(k.startswith("module.") for k in state):
+                state = {k[len("module."):]: v for k, v in state.items()}
+            return state
+    raise RestorationError(f"{source} holds no state dict (expected params_ema, params or tensors at the top level)")
+
+
+def read_weights(path: str | os.PathLike) -> tuple[dict, dict[str, str]]:
+    """Return (state_dict on CPU, metadata). Refuses anything that is not plain tensors."""
+    path = Path(path)
+    if not path.is_file():
+        raise RestorationError(f"model file not found: {path}")
+    if path.stat().st_size == 0:
+        raise RestorationError(f"model file is empty: {path}")
+    if path.suffix.lower() in SAFETENSORS_EXT:
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file, safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = dict(f.metadata() or {})
+            state = load_file(str(path), device="cpu")
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise RestorationError(f"{path} is not a valid safetensors file: {exc}") from None
+        return state, meta
+    import pickle
+
+    import torch
+
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RestorationError(
+            f"refused to load {path}: it contains pickled objects other than tensors, which could run code "
+            f"(weights_only=True rejected it: {first[:200]})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise RestorationError(f"{path} is not a readable PyTorch checkpoint: {str(exc).splitlines()[0][:200]}") from None
+    return _select_state(obj, str(path)), {}
+
+
+def describe_weights(state: Mapping[str, Any], meta: Mapping[str, str], source: str) -> ModelDescriptor:
+    """The descriptor from metadata when present, otherwise from the keys."""
+    if meta.get("arch"):
+        try:
+            kwargs = json.loads(meta.get("arch_kwargs", "{}"))
+            scale = int(meta["scale"]) if meta.get("scale") else None
+        except (ValueError, TypeError) as exc:
+            raise RestorationError(f"{source}: bad model metadata ({exc})") from None
+        extra = {}
+        if meta.get("extra"):
+            try:
+                extra = json.loads(meta["extra"])
+            except ValueError:
+                extra = {}
+        return ModelDescriptor.create(meta["arch"], kwargs, scale, name=meta.get("name", ""), path=source, extra=extra)
+    desc = detect_arch(state, source)
+    desc.path = source
+    return desc
+
+
+def load_model(path_or_name: str | os.PathLike, device: str = "cpu", models_dir: str | os.PathLike | None = None):
+    """Build the network from a model file (or a zoo name) in eval mode. Returns ``(net, ModelDescriptor)``."""
+    from restoration.inference.zoo import resolve_model
+
+    path, info = resolve_model(path_or_name, models_dir)
+    state, meta = read_weights(path)
+    desc = describe_weights(state, meta, str(path))
+    if info is not None:
+        desc.name = info.name
+    elif not desc.name:
+        desc.name = Path(path).stem
+    net = desc.build()
+    try:
+        result = net.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        detail = " ".join(str(exc).split())[:300]
+        raise RestorationError(f"weights in {path} do not fit {desc.summary()}: {detail}") from None
+    if result.missing_keys or result.unexpected_keys:
+        miss = ", ".join(result.missing_keys[:3])
+        extra = ", ".join(result.unexpected_keys[:3])
+        raise RestorationError(
+            f"weights in {path} do not fit {desc.summary()}: missing keys [{miss}], unexpected keys [{extra}]"
+        )
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net.to(device), desc
+
+
+def save_model(
+    net_or_state_dict: Any,
+    path: str | os.PathLike,
+    *,
+    arch: str,
+    arch_kwargs: dict,
+    scale: int,
+    name: str,
+    extra: dict | None = None,
+) -> Path:
+    """Write ``.safetensors`` with metadata (arch, arch_kwargs as JSON, scale, name, extra as JSON).
+
+    The tensors keep BasicSR key names, so tools that ignore our metadata still recognise the model.
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    desc = ModelDescriptor.create(arch, arch_kwargs, scale, name=name)
+    state = net_or_state_dict.state_dict() if hasattr(net_or_state_dict, "state_dict") else dict(net_or_state_dict)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in state.items() if isinstance(v, torch.Tensor)}
+    # Fail early if the weights do not fit the declared architecture.
+    try:
+        check = desc.build().load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        raise RestorationError(f"weights do not fit {desc.summary()}: {' '.join(str(exc).split())[:300]}") from None
+    if check.missing_keys or check.unexpected_keys:
+        raise RestorationError(
+            f"weights do not fit {desc.summary()}: missing [{', '.join(check.missing_keys[:3])}], "
+            f"unexpected [{', '.join(check.unexpected_keys[:3])}]"
+        )
+    path = Path(path)
+    if path.suffix.lower() not in SAFETENSORS_EXT:
+        raise RestorationError(f"model files are written as .safetensors, got {path.name}")
+    meta = {
+        "format": "pt",
+        "arch": desc.arch,
+        "arch_kwargs": json.dumps(desc.arch_kwargs, sort_keys=True),
+        "scale": str(desc.scale),
+        "name": name,
+        "restoration_version": __version__,
+        "extra": json.dumps(extra or {}, sort_keys=True),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+    return path
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+__all__ = ["detect_arch", "read_weights", "describe_weights", "load_model", "save_model", "sha256_file",
+           "canonical_arch"]

@@ -1,0 +1,159 @@
+"""Image files in and out, keeping what users care about: bit depth, alpha, grayscale and EXIF orientation.
+
+Pillow reads only the header (format, size, EXIF) so a decompression bomb is refused before any pixel is
+decoded; OpenCV decodes the pixels because it keeps 16-bit colour PNG/TIFF at 16 bits (Pillow does not).
+Arrays are RGB / RGBA / gray (H x W), uint8 or uint16.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+
+from restoration.errors import RestorationError
+
+ENV_MAX_PIXELS = "RESTORATION_MAX_PIXELS"
+DEFAULT_MAX_PIXELS = 100_000_000  # 100 megapixels: ~10000 x 10000, far beyond what a x4 upscale should take in
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+_EXIF_ORIENTATION = 0x0112
+
+
+def max_pixels_limit(max_pixels: int | None = None) -> int:
+    """The pixel limit in force: the argument, else ``$RESTORATION_MAX_PIXELS``, else 100 MP (0 = no limit)."""
+    if max_pixels is not None:
+        return int(max_pixels)
+    env = os.environ.get(ENV_MAX_PIXELS)
+    if env:
+        try:
+            return int(float(env))
+        except ValueError:
+            raise RestorationError(f"{ENV_MAX_PIXELS}={env!r} is not a number") from None
+    return DEFAULT_MAX_PIXELS
+
+
+def _apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
+    """EXIF orientation 1..8 -> the upright array (same result as Pillow's ``exif_transpose``)."""
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: np.swapaxes(a, 0, 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: np.rot90(a, 2).swapaxes(0, 1),
+        8: lambda a: np.rot90(a, 1),
+    }
+    op = ops.get(int(orientation))
+    return np.ascontiguousarray(op(img)) if op else img
+
+
+def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
+    """Read an image as RGB / RGBA / gray, uint8 or uint16, upright. RestorationError on anything wrong.
+
+    ``max_pixels`` (default ``$RESTORATION_MAX_PIXELS`` or 100 MP; 0 disables) refuses huge images before decoding.
+    """
+    import cv2
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.exists():
+        raise RestorationError(f"input not found: {path}")
+    if not path.is_file():
+        raise RestorationError(f"not a file: {path}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RestorationError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not data:
+        raise RestorationError(f"empty file (0 bytes): {path}")
+    limit = max_pixels_limit(max_pixels)
+    orientation = 1
+    saved_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # our own limit below applies (Pillow's would refuse without naming ours)
+    try:
+        with Image.open(io.BytesIO(data)) as pil:
+            width, height = pil.size
+            fmt = pil.format or "unknown"
+            try:
+                orientation = int(pil.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+            except Exception:  # a broken EXIF block must not make the image unreadable
+                orientation = 1
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise RestorationError(f"not an image (or an unsupported format): {path}") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved_limit
+    if limit and width * height > limit:
+        raise RestorationError(
+            f"image too large: {path} is {width}x{height} = {width * height:,} pixels, over the limit of "
+            f"{limit:,} pixels (raise it with --max-pixels or {ENV_MAX_PIXELS}; 0 disables)"
+        )
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None or img.size == 0:
+        raise RestorationError(f"cannot decode {path} ({fmt}): the file is truncated or corrupt")
+    if img.shape[0] != height or img.shape[1] != width:
+        # multi-frame TIFF / odd files: trust the decoder, but never past the limit
+        if limit and img.shape[0] * img.shape[1] > limit:
+            raise RestorationError(f"image too large: {path}, over the limit of {limit:,} pixels")
+    if img.dtype not in (np.uint8, np.uint16):
+        raise RestorationError(f"{path}: {img.dtype} samples are not supported (only 8- and 16-bit integer images)")
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 3:
+        if img.shape[2] == 3:
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        elif img.shape[2] == 4:
+            img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
+        else:
+            raise RestorationError(f"{path}: {img.shape[2]} channels are not supported (gray, RGB or RGBA)")
+    # PNG cannot carry an EXIF orientation that OpenCV would honour, but JPEG/TIFF/WebP can: apply it once here.
+    return _apply_orientation(img, orientation)
+
+
+def write_image(path: str | os.PathLike, img: np.ndarray, quality: int = 95) -> Path:
+    """Write RGB / RGBA / gray uint8 or uint16; the format follows the extension.
+
+    16-bit data is kept in PNG and TIFF and rounded to 8 bits for JPEG/WebP (they cannot hold more).
+    The file is written to a temporary name first, so a failure never leaves a half-written output.
+    """
+    import cv2
+
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext not in IMAGE_EXTENSIONS:
+        raise RestorationError(f"cannot write {path}: unknown image extension {ext!r} ({', '.join(IMAGE_EXTENSIONS)})")
+    img = np.asarray(img)
+    if img.dtype not in (np.uint8, np.uint16):
+        raise RestorationError(f"cannot write {img.dtype} images (uint8 or uint16 only): {path}")
+    if img.ndim == 3 and img.shape[2] == 4 and ext in (".jpg", ".jpeg"):
+        raise RestorationError(f"JPEG cannot store the alpha channel: write {path.with_suffix('.png').name} instead")
+    if img.dtype == np.uint16 and ext in (".jpg", ".jpeg", ".webp", ".bmp"):
+        img = ((img.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    if img.ndim == 3 and img.shape[2] == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+    elif img.ndim == 3 and img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_RGBA2BGRA)
+    elif img.ndim != 2:
+        raise RestorationError(f"cannot write an array of shape {img.shape} as an image: {path}")
+    params: list[int] = []
+    if ext in (".jpg", ".jpeg"):
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    elif ext == ".webp":
+        params = [cv2.IMWRITE_WEBP_QUALITY, int(quality)]
+    ok, buf = cv2.imencode(ext, img, params)
+    if not ok:
+        raise RestorationError(f"could not encode {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        tmp.write_bytes(buf.tobytes())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise RestorationError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def is_image_file(path: str | os.PathLike) -> bool:
+    """By extension only (used to pick inputs from a folder)."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS

@@ -1,0 +1,162 @@
+"""``Upscaler``: a loaded model plus the image plumbing users expect (gray, alpha, 16-bit, any output scale)."""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Callable
+
+import numpy as np
+
+from restoration.errors import RestorationError
+from restoration.inference.descriptor import ModelDescriptor
+from restoration.inference.tiling import tiles_for, upscale_tiled
+
+log = logging.getLogger("restoration.inference")
+ALPHA_MODES = ("model", "resize")
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` -> ``cuda`` when available, else ``cpu``; an explicit CUDA request without CUDA is an error."""
+    import torch
+
+    device = (device or "auto").strip().lower()
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RestorationError(f"device {device!r} requested but CUDA is not available here (use --device cpu or auto)")
+    try:
+        torch.device(device)
+    except (RuntimeError, ValueError):
+        raise RestorationError(f"unknown device {device!r} (auto, cpu, cuda, cuda:N)") from None
+    return device
+
+
+class Upscaler:
+    """Load a model once and upscale many images with it.
+
+    ``model``: None (the zoo's default), a zoo name, or a weight file (.safetensors / .pth).
+    ``tile``: 0 processes the whole image at once; otherwise tiles of that size with ``tile_pad`` context.
+    ``half``: fp16 on CUDA only; on CPU it is ignored with a warning (fp16 convolutions there are slow and inexact).
+    ``alpha``: "model" runs the alpha channel through the network too, "resize" uses bicubic resizing.
+    """
+
+    def __init__(self, model: str | os.PathLike | None = None, device: str = "auto", tile: int = 0,
+                 tile_pad: int = 16, half: bool = False, *, models_dir: str | os.PathLike | None = None,
+                 alpha: str = "model") -> None:
+        import torch
+
+        from restoration.inference.files import load_model
+
+        if tile < 0 or tile_pad < 0:
+            raise RestorationError(f"tile and tile_pad must be >= 0 (got tile={tile}, tile_pad={tile_pad})")
+        if alpha not in ALPHA_MODES:
+            raise RestorationError(f"alpha must be one of {', '.join(ALPHA_MODES)}, got {alpha!r}")
+        self.device = resolve_device(device)
+        self.half = bool(half)
+        if self.half and not self.device.startswith("cuda"):
+            log.warning("--half is only used on CUDA; running in float32 on %s", self.device)
+            self.half = False
+        self.tile = int(tile)
+        self.tile_pad = int(tile_pad)
+        self.alpha = alpha
+        self.net, self.descriptor = load_model(model, device=self.device, models_dir=models_dir)
+        self.dtype = torch.float16 if self.half else torch.float32
+        if self.half:
+            self.net = self.net.half()
+
+    @property
+    def scale(self) -> int:
+        return self.descriptor.scale
+
+    @property
+    def name(self) -> str:
+        return self.descriptor.name
+
+    def __repr__(self) -> str:
+        return f"Upscaler({self.descriptor.summary()}, device={self.device}, tile={self.tile}, half={self.half})"
+
+    # -- planning ---------------------------------------------------------------------------------------------
+    def _passes(self, img: np.ndarray) -> int:
+        """How many network passes one image takes (RGB, plus alpha when upscaled by the model)."""
+        channels = 1 if img.ndim == 2 else img.shape[2]
+        in_ch = self.descriptor.in_channels
+        colour = 3 if channels in (3, 4) else 1
+        passes = colour if (in_ch == 1 and colour == 3) else 1
+        if channels == 4 and self.alpha == "model":
+            passes += 1
+        return passes
+
+    def count_tiles(self, img: np.ndarray) -> int:
+        """Tiles one ``upscale`` call will run (for a progress bar over tiles)."""
+        return self._passes(img) * tiles_for(img.shape[0], img.shape[1], self.tile)
+
+    # -- running ----------------------------------------------------------------------------------------------
+    def _net(self, planes: np.ndarray, report: Callable[[int, int], None] | None) -> np.ndarray:
+        """Run the net on an H x W x C array (C = 1 or 3), adapting to the model's input channels."""
+        import cv2
+
+        in_ch = self.descriptor.in_channels
+        c = planes.shape[2]
+        if c == in_ch:
+            out, used = upscale_tiled(self.net, planes, self.scale, self.tile, self.tile_pad, self.device,
+                                      self.dtype, report, self.descriptor.input_multiple)
+            if self.tile == 0 and used or 0 < used < self.tile:  # shrunk after running out of memory
+                log.warning("keeping tile %d for the next images", used)
+                self.tile = used
+            return out
+        if in_ch == 3 and c == 1:
+            out = self._net(np.repeat(planes, 3, axis=2), report)
+            return cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)[:, :, None]
+        if in_ch == 1 and c == 3:
+            return np.concatenate([self._net(planes[:, :, i:i + 1], report) for i in range(3)], axis=2)
+        raise RestorationError(f"model {self.name!r} takes {in_ch}-channel input; cannot process {c} channels")
+
+    def upscale(self, img: np.ndarray, outscale: float | None = None,
+                progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """Upscale H x W (gray), H x W x 3 (RGB) or H x W x 4 (RGBA), uint8 or uint16; same layout and dtype out.
+
+        ``outscale`` other than the model scale resizes the network output (Lanczos up, area down).
+        ``progress(done, total)`` is called after every tile.
+        """
+        import cv2
+
+        img = np.asarray(img)
+        if img.dtype not in (np.uint8, np.uint16):
+            raise RestorationError(f"expected a uint8 or uint16 image, got {img.dtype}")
+        if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] in (1, 3, 4))):
+            raise RestorationError(f"expected H x W, H x W x 3 or H x W x 4, got shape {img.shape}")
+        if img.shape[0] < 1 or img.shape[1] < 1:
+            raise RestorationError(f"empty image of shape {img.shape}")
+        if outscale is not None and not (0 < float(outscale) <= 64):
+            raise RestorationError(f"outscale must be in (0, 64], got {outscale}")
+        squeeze = img.ndim == 2
+        planes = img[:, :, None] if squeeze else img
+        total = self.count_tiles(img)
+        done = [0]
+
+        def report(_i: int, _n: int) -> None:
+            done[0] += 1
+            if progress is not None:
+                progress(min(done[0], total), total)
+
+        alpha = None
+        if planes.shape[2] == 4:
+            planes, alpha = planes[:, :, :3], planes[:, :, 3:]
+        out = self._net(np.ascontiguousarray(planes), report)
+        h, w = out.shape[:2]
+        if alpha is not None:
+            if self.alpha == "model":
+                a = self._net(np.ascontiguousarray(alpha), report)
+            else:
+                a = cv2.resize(alpha[:, :, 0], (w, h), interpolation=cv2.INTER_CUBIC)[:, :, None]
+            out = np.concatenate([out, a], axis=2)
+        if outscale is not None and abs(float(outscale) - self.scale) > 1e-9:
+            size = (max(1, round(img.shape[1] * float(outscale))), max(1, round(img.shape[0] * float(outscale))))
+            interp = cv2.INTER_LANCZOS4 if float(outscale) > self.scale else cv2.INTER_AREA
+            out = cv2.resize(out, size, interpolation=interp)
+            if out.ndim == 2:
+                out = out[:, :, None]
+        return out[:, :, 0] if squeeze else out
+
+
+__all__ = ["Upscaler", "ModelDescriptor", "resolve_device"]
