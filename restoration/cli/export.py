@@ -1,0 +1,111 @@
+"""``restoration export``: turn a training checkpoint into a ``.safetensors`` model file with metadata."""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from restoration.errors import RestorationError
+
+NAME = "export"
+HELP = "write a .safetensors model file (with arch metadata) from a BasicSR checkpoint"
+DESCRIPTION = (
+    "Export net_g weights (params_ema if present, else params) to .safetensors. The architecture comes from the "
+    "experiment's option file (found next to the checkpoint, or --opt), else from --arch/--arch-kwargs, else it is "
+    "detected from the weight names."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, help="experiments/NAME/models/net_g_X.pth (or any model file)")
+    p.add_argument("--out", required=True, help="output .safetensors path")
+    p.add_argument("--opt", default=None, help="training option file (default: the .yml in the experiment folder)")
+    p.add_argument("--arch", default=None, help="architecture, when there is no option file (e.g. SRVGGNetCompact)")
+    p.add_argument("--arch-kwargs", default=None, help='its arguments as JSON, e.g. \'{"num_feat": 64}\'')
+    p.add_argument("--name", default=None, help="model name stored in the file (default: the output file name)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--register", action="store_true", help="add the file to the zoo manifest (it must be inside it)")
+    p.add_argument("--default", action="store_true", help="with --register: make it the default model")
+    p.add_argument("--description", default="", help="with --register: one line describing the model")
+    p.add_argument("--trained-on", default="", help="with --register: what it was trained on")
+    p.add_argument("--models-dir", default=None, help="zoo folder (default: $RESTORATION_MODELS_DIR or pretrained/)")
+
+
+def find_options(checkpoint: Path) -> Path | None:
+    """BasicSR copies the option file into experiments/NAME/; the checkpoint lives in experiments/NAME/models/."""
+    for folder in (checkpoint.parent.parent, checkpoint.parent):
+        ymls = sorted(folder.glob("*.yml")) + sorted(folder.glob("*.yaml"))
+        if len(ymls) == 1:
+            return ymls[0]
+    return None
+
+
+def network_from_options(path: Path) -> tuple[str, dict, dict]:
+    """(arch, kwargs, provenance) from an option file's ``network_g`` section."""
+    import hashlib
+
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        opt = yaml.safe_load(text)
+    except (OSError, yaml.YAMLError) as exc:
+        raise RestorationError(f"cannot read option file {path}: {exc}") from None
+    net = (opt or {}).get("network_g") if isinstance(opt, dict) else None
+    if not isinstance(net, dict) or "type" not in net:
+        raise RestorationError(f"{path}: no network_g.type in the option file")
+    kwargs = {k: v for k, v in net.items() if k != "type"}
+    prov = {"options_file": path.name, "options_sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "experiment": str(opt.get("name", ""))}
+    train = (opt.get("datasets") or {}).get("train") if isinstance(opt.get("datasets"), dict) else None
+    if isinstance(train, dict) and train.get("name"):
+        prov["train_dataset"] = str(train["name"])
+    return net["type"], kwargs, prov
+
+
+def run(args: argparse.Namespace) -> int:
+    from restoration.inference.files import describe_weights, read_weights, save_model
+    from restoration.inference.zoo import add_to_manifest
+
+    ckpt, out = Path(args.checkpoint), Path(args.out)
+    if out.suffix.lower() != ".safetensors":
+        raise RestorationError(f"--out must end in .safetensors, got {out}")
+    if out.exists() and not args.overwrite:
+        raise RestorationError(f"{out} exists; pass --overwrite to replace it")
+    if out.resolve() == ckpt.resolve():
+        raise RestorationError("--out must differ from --checkpoint")
+    state, meta = read_weights(ckpt)
+    extra: dict = {"checkpoint": ckpt.name}
+    if m := re.search(r"_(\d+)\.\w+$", ckpt.name):
+        extra["iteration"] = int(m.group(1))
+    opt_path = Path(args.opt) if args.opt else (None if args.arch else find_options(ckpt))
+    if args.opt and not opt_path.is_file():
+        raise RestorationError(f"option file not found: {opt_path}")
+    if opt_path is not None:
+        arch, kwargs, prov = network_from_options(opt_path)
+        extra.update(prov)
+        source = f"option file {opt_path}"
+    elif args.arch:
+        try:
+            kwargs = json.loads(args.arch_kwargs or "{}")
+        except ValueError as exc:
+            raise RestorationError(f"--arch-kwargs is not valid JSON: {exc}") from None
+        arch, source = args.arch, "--arch"
+    else:
+        desc = describe_weights(state, meta, str(ckpt))
+        arch, kwargs, source = desc.arch, desc.arch_kwargs, ("file metadata" if meta.get("arch") else "weight names")
+        if meta.get("extra"):
+            extra = {**json.loads(meta["extra"]), **extra}
+    from restoration.inference.descriptor import ModelDescriptor
+
+    desc = ModelDescriptor.create(arch, kwargs)
+    name = args.name or out.stem
+    save_model(state, out, arch=desc.arch, arch_kwargs=desc.arch_kwargs, scale=desc.scale, name=name, extra=extra)
+    print(f"wrote {out}: {desc.summary()} (architecture from {source})")
+    if args.register:
+        info = add_to_manifest(name, out, description=args.description, trained_on=args.trained_on,
+                               make_default=args.default, models_dir_=args.models_dir)
+        print(f"registered {info.name!r} in the zoo" + (" as the default" if info.default else ""), file=sys.stderr)
+    return 0
