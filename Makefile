@@ -36,3 +36,18 @@ test-fast: setup
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Web demo on http://127.0.0.1:7860 (DEMO_ARGS="--port 8000 --concurrency 2 ..." for other options).
+demo: setup
+	$(VENV)/bin/restoration demo $(DEMO_ARGS)
+
+# Browser test of the demo: installs Debian's chromium + chromium-driver (apt) and selenium (pip) when absent,
+# then drives the page and writes docs/demo.png.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+test-browser: setup
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		echo "installing chromium and chromium-driver with apt-get ..."; \
+		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends chromium chromium-driver; \
+	fi
+	@$(PY) -c "import selenium" 2>/dev/null || $(PIP) selenium
+	$(PY) -m pytest -q -rs -s tests/app/test_demo_browser.py

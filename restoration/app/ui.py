@@ -169,9 +169,9 @@ def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
                 with gr.Column(scale=2):
                     slider = gr.ImageSlider(label="Before (bicubic) / after", format="png", type="numpy",
                                             elem_id="upscale-slider", interactive=False, max_height=640)
+                    stats = gr.Markdown(elem_id="upscale-stats")
                     download = gr.File(label="Result (PNG, full size)", elem_id="upscale-download",
                                        interactive=False)
-                    stats = gr.Markdown(elem_id="upscale-stats")
             if samples:
                 gr.Examples([[s] for s in samples], inputs=[inp], label="Examples")
         model.change(model_info, model, info, api_name=False, queue=False)
