@@ -1,0 +1,130 @@
+import os
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from restoration.errors import RestorationError
+from restoration.inference.io import ENV_MAX_PIXELS, read_image, write_image
+
+
+def _rng():
+    return np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("shape,dtype,ext", [
+    ((9, 11, 3), np.uint8, ".png"), ((9, 11), np.uint8, ".png"), ((9, 11, 4), np.uint8, ".png"),
+    ((9, 11, 3), np.uint16, ".png"), ((9, 11), np.uint16, ".png"), ((9, 11, 4), np.uint16, ".png"),
+    ((9, 11, 3), np.uint16, ".tif"), ((9, 11), np.uint16, ".tiff"),
+])
+def test_lossless_round_trip_keeps_layout_and_depth(tmp_path, shape, dtype, ext):
+    img = _rng().integers(0, np.iinfo(dtype).max + 1, shape, dtype=dtype)
+    path = write_image(tmp_path / f"a{ext}", img)
+    back = read_image(path)
+    assert back.dtype == dtype and back.shape == shape
+    np.testing.assert_array_equal(back, img)
+
+
+def test_channel_order_is_rgb(tmp_path):
+    img = np.zeros((4, 4, 3), np.uint8)
+    img[..., 0] = 200  # red
+    write_image(tmp_path / "r.png", img)
+    assert Image.open(tmp_path / "r.png").getpixel((0, 0)) == (200, 0, 0)
+    assert tuple(read_image(tmp_path / "r.png")[0, 0]) == (200, 0, 0)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_matches_pillow(tmp_path, orientation):
+    src = Image.fromarray(_rng().integers(0, 256, (5, 7, 3), dtype=np.uint8))
+    exif = src.getexif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"o{orientation}.jpg"
+    src.save(path, exif=exif, quality=100)
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
+    got = read_image(path)
+    assert got.shape == expected.shape
+    assert np.abs(got.astype(int) - expected).max() <= 1
+
+
+def test_16bit_written_as_8bit_to_jpeg(tmp_path):
+    img = np.full((8, 8, 3), 65535, np.uint16)
+    img[0, 0] = 257 * 10
+    back = read_image(write_image(tmp_path / "a.jpg", img))
+    assert back.dtype == np.uint8 and back.max() >= 250
+
+
+def test_jpeg_with_alpha_refused(tmp_path):
+    with pytest.raises(RestorationError, match="alpha"):
+        write_image(tmp_path / "a.jpg", np.zeros((4, 4, 4), np.uint8))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(RestorationError, match="not found"):
+        read_image(tmp_path / "nope.png")
+
+
+def test_not_an_image(tmp_path):
+    p = tmp_path / "notes.png"
+    p.write_text("hello, this is text")
+    with pytest.raises(RestorationError, match="not an image"):
+        read_image(p)
+
+
+def test_zero_byte_file(tmp_path):
+    p = tmp_path / "empty.png"
+    p.write_bytes(b"")
+    with pytest.raises(RestorationError, match="empty file"):
+        read_image(p)
+
+
+def test_truncated_png(tmp_path):
+    full = write_image(tmp_path / "full.png", _rng().integers(0, 256, (64, 64, 3), dtype=np.uint8)).read_bytes()
+    p = tmp_path / "cut.png"
+    p.write_bytes(full[: len(full) // 2])
+    with pytest.raises(RestorationError, match="truncated or corrupt"):
+        read_image(p)
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _bomb_png(width: int, height: int) -> bytes:
+    """A few hundred bytes whose header claims width x height RGB pixels (a decompression bomb's header)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 1024)
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+
+
+def test_decompression_bomb_refused_with_limit_named(tmp_path):
+    p = tmp_path / "bomb.png"
+    p.write_bytes(_bomb_png(60000, 60000))
+    assert p.stat().st_size < 2000
+    with pytest.raises(RestorationError, match=r"60000x60000.*100,000,000 pixels"):
+        read_image(p)
+
+
+def test_pixel_limit_is_configurable(tmp_path, monkeypatch):
+    p = write_image(tmp_path / "a.png", np.zeros((20, 30, 3), np.uint8))
+    with pytest.raises(RestorationError, match="limit of 500 pixels"):
+        read_image(p, max_pixels=500)
+    monkeypatch.setenv(ENV_MAX_PIXELS, "100")
+    with pytest.raises(RestorationError, match="limit of 100 pixels"):
+        read_image(p)
+    assert read_image(p, max_pixels=0).shape == (20, 30, 3)  # 0 = no limit
+    monkeypatch.setenv(ENV_MAX_PIXELS, "many")
+    with pytest.raises(RestorationError, match=ENV_MAX_PIXELS):
+        read_image(p)
+
+
+def test_folder_is_not_a_file(tmp_path):
+    with pytest.raises(RestorationError, match="not a file"):
+        read_image(tmp_path)
+
+
+def test_failed_write_leaves_no_partial_file(tmp_path):
+    with pytest.raises(RestorationError):
+        write_image(tmp_path / "a.xyz", np.zeros((2, 2, 3), np.uint8))
+    assert os.listdir(tmp_path) == []

@@ -1,0 +1,116 @@
+import logging
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY, build_net
+
+import restoration
+from restoration.errors import RestorationError
+from restoration.inference import Upscaler, save_model
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    net, desc = build_net("SRVGGNetCompact", **TINY["SRVGGNetCompact"])
+    path = tmp_path_factory.mktemp("m") / "tiny.safetensors"
+    return save_model(net, path, arch=desc.arch, arch_kwargs=desc.arch_kwargs, scale=desc.scale, name="tiny")
+
+
+def _run_net(up, planes):
+    x = torch.from_numpy(planes.transpose(2, 0, 1).astype(np.float32) / 255)[None]
+    with torch.no_grad():
+        y = up.net(x)[0].clamp(0, 1).mul(255).round().byte()
+    return y.permute(1, 2, 0).numpy()
+
+
+def test_rgb_matches_a_direct_network_pass(model_file, rgb):
+    up = Upscaler(model_file, device="cpu")
+    out = up.upscale(rgb)
+    assert out.shape == (rgb.shape[0] * 4, rgb.shape[1] * 4, 3) and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - _run_net(up, rgb)).max() <= 1
+    assert up.scale == 4 and up.descriptor.arch == "SRVGGNetCompact" and up.name == "tiny"
+
+
+def test_gray_stays_gray(model_file, rgb):
+    gray = rgb[:, :, 1].copy()
+    out = Upscaler(model_file, device="cpu").upscale(gray)
+    assert out.shape == (gray.shape[0] * 4, gray.shape[1] * 4) and out.dtype == np.uint8
+
+
+def test_rgba_alpha_upscaled_separately(model_file, rgb):
+    alpha = np.zeros(rgb.shape[:2], np.uint8)
+    alpha[5:15, 8:20] = 255
+    rgba = np.dstack([rgb, alpha])
+    for mode in ("model", "resize"):
+        up = Upscaler(model_file, device="cpu", alpha=mode)
+        out = up.upscale(rgba)
+        assert out.shape == (rgb.shape[0] * 4, rgb.shape[1] * 4, 4)
+        np.testing.assert_array_equal(out[:, :, :3], up.upscale(rgb))  # colour unaffected by alpha
+        if mode == "model":  # alpha goes through the network as a gray image
+            np.testing.assert_array_equal(out[:, :, 3], up.upscale(alpha))
+        else:
+            assert out[30:50, 40:70, 3].min() == 255 and out[:10, :10, 3].max() == 0
+    assert Upscaler(model_file, alpha="model").count_tiles(rgba) == 2
+
+
+def test_16bit_in_16bit_out(model_file, rgb):
+    img16 = rgb.astype(np.uint16) * 257
+    up = Upscaler(model_file, device="cpu")
+    out = up.upscale(img16)
+    assert out.dtype == np.uint16
+    assert np.abs(out.astype(int) / 257 - up.upscale(rgb).astype(int)).max() <= 1.5
+
+
+def test_arbitrary_outscale(model_file, rgb):
+    up = Upscaler(model_file, device="cpu")
+    h, w = rgb.shape[:2]
+    assert up.upscale(rgb, outscale=3.5).shape == (round(h * 3.5), round(w * 3.5), 3)
+    assert up.upscale(rgb, outscale=2).shape == (h * 2, w * 2, 3)
+    assert up.upscale(rgb[:, :, 0], outscale=6).shape == (h * 6, w * 6)
+    with pytest.raises(RestorationError, match="outscale"):
+        up.upscale(rgb, outscale=0)
+
+
+def test_tiled_upscaler_progress(model_file, rgb):
+    up = Upscaler(model_file, device="cpu", tile=8)
+    calls = []
+    out = up.upscale(rgb, progress=lambda d, t: calls.append((d, t)))
+    assert calls[-1] == (12, 12) and len(calls) == 12  # 3 x 4 tiles of 8 px on 23 x 31
+    assert np.abs(out.astype(int) - Upscaler(model_file).upscale(rgb)).max() <= 1
+
+
+def test_half_ignored_on_cpu_with_a_message(model_file, caplog):
+    with caplog.at_level(logging.WARNING, logger="restoration.inference"):
+        up = Upscaler(model_file, device="cpu", half=True)
+    assert up.half is False and next(up.net.parameters()).dtype == torch.float32
+    assert "only used on CUDA" in caplog.text
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA message")
+def test_cuda_requested_without_cuda(model_file):
+    with pytest.raises(RestorationError, match="CUDA is not available"):
+        Upscaler(model_file, device="cuda")
+
+
+def test_bad_arrays_refused(model_file):
+    up = Upscaler(model_file)
+    with pytest.raises(RestorationError, match="uint8 or uint16"):
+        up.upscale(np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(RestorationError, match="shape"):
+        up.upscale(np.zeros((4, 4, 5), np.uint8))
+    with pytest.raises(RestorationError, match="tile"):
+        Upscaler(model_file, tile=-1)
+
+
+def test_top_level_lazy_export(model_file):
+    assert restoration.Upscaler is Upscaler
+
+
+def test_single_channel_model_on_rgb(tmp_path, rgb):
+    net, desc = build_net("SRVGGNetCompact", **dict(TINY["SRVGGNetCompact"], num_in_ch=1, num_out_ch=1))
+    path = save_model(net, tmp_path / "g.safetensors", arch=desc.arch, arch_kwargs=desc.arch_kwargs,
+                      scale=desc.scale, name="g")
+    up = Upscaler(path)
+    assert up.upscale(rgb).shape == (92, 124, 3)
+    assert up.upscale(rgb[:, :, 0]).shape == (92, 124)
