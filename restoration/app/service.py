@@ -69,7 +69,8 @@ def available_models(config: DemoConfig) -> list[ModelChoice]:
         path = Path(f)
         if not path.is_file():
             raise RestorationError(f"model file not found: {path}")
-        out.append(ModelChoice(path.stem, str(path.resolve()), f"weight file {path}", 0))
+        name = path.stem if path.stem not in {m.name for m in out} else path.name  # a zoo name keeps its meaning
+        out.append(ModelChoice(name, str(path.resolve()), f"weight file {path}", 0))
     names = [m.name for m in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

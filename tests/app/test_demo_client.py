@@ -106,6 +106,26 @@ def test_upscale_outscale_and_tiles(client, reference, photos, tmp_path):
     assert "tiles of 32 px" in stats
 
 
+def test_tiled_request_reports_progress(client, photos, tmp_path):
+    from restoration.inference.tiling import tiles_for
+
+    img = np.ascontiguousarray(next(iter(photos.values()))[:128, :128])
+    src = _write(tmp_path / "progress.png", img)
+    job = client.submit(handle_file(str(src)), "tiny", 4, 8, "cpu", api_name="/upscale")
+    seen = []
+    while not job.done():
+        status = job.status()
+        if status.progress_data:
+            seen.extend(status.progress_data)
+        time.sleep(0.005)
+    _, png, stats = job.result(timeout=60)
+    assert _read(png).shape == (512, 512, 3) and "tiles of 8 px" in stats
+    total = tiles_for(128, 128, 8)
+    assert seen, "no progress update reached the client"
+    assert all(p.unit == "tiles" and p.length == total and 0 <= p.index <= total for p in seen), seen[:3]
+    assert seen[0].desc == "upscaling"
+
+
 def test_degradation_lab_random_task_is_reproducible(client, reference, photos, tmp_path):
     import torch
 
