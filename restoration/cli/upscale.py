@@ -54,7 +54,7 @@ def _collect(inp: Path, recursive: bool, exclude: Path | None) -> list[Path]:
     for f in sorted(inp.glob(pattern)):
         if not f.is_file() or not is_image_file(f) or f.name.startswith("."):
             continue
-        if exclude is not None and exclude in f.resolve().parents:
+        if exclude is not None and exclude != inp.resolve() and exclude in f.resolve().parents:
             continue  # outputs of an earlier run written inside the input folder
         files.append(f)
     return files
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         raise RestorationError(f"--outscale must be in (0, 64], got {args.outscale}")
     outscale = args.outscale if args.outscale is not None else up.scale
     print(f"model {up.name}: {up.descriptor.summary()} on {up.device}"
-          + (f", tile {up.tile} (pad {up.tile_pad})" if up.tile else ""), file=sys.stderr)
+          + (f", tile {up.tile} (pad {up.tile_pad})" if up.tile else ""))
 
     quiet = args.quiet
     bar = tqdm(total=len(plan), unit="img", desc="images", disable=quiet or len(plan) < 2, file=sys.stderr)
