@@ -1,0 +1,175 @@
+"""Samples/s of ``restoration.degradations.degrade`` against the basicsr reference path, same machine, one run.
+
+Reference path (what Real-ESRGAN training does per batch): numpy kernel generation per sample as in
+``RealESRGANDataset.__getitem__`` (first/second kernel, final sinc or pulse, padded to 21x21) followed by the
+``RealESRNetModel.feed_data`` op sequence on the batch (filter2D, interpolate, Gaussian/Poisson noise, DiffJPEG,
+second stage, the two final orders, 8-bit rounding), all with basicsr's own functions and default x4 options.
+USM sharpening of the GT and the random crop are left out of both paths (the caller does them in both cases).
+
+Ours: ``degrade`` on the same batch, in three task mixes:
+  random  a fresh task per sample (group G0: ``space.sample`` per sample is inside the timing)
+  bank    tasks drawn uniformly from a 4000-task bank (almost always all different)
+  shared  4 distinct tasks, 4 samples each (a group-sampled batch)
+Runs alternate reference/ours so machine load affects both alike; figures are medians.
+
+Usage: .venv/bin/python bench/degradation.py [--batch 16] [--size 256] [--iters 8] [--device auto] [--threads 0]
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import statistics
+import time
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+import restoration  # noqa: F401  (compat hook before basicsr)
+from basicsr.data.degradations import (circular_lowpass_kernel, random_add_gaussian_noise_pt,
+                                       random_add_poisson_noise_pt, random_mixed_kernels)
+from basicsr.utils.diffjpeg import DiffJPEG
+from basicsr.utils.img_process_util import filter2D
+
+from restoration.degradations import DegradationSpace, TaskBank, degrade
+
+OPT = DegradationSpace().to_opt()  # Real-ESRGAN train_realesrnet_x4plus values
+SIZES = [2 * v + 1 for v in range(3, 11)]
+
+
+def _reference_kernel(suffix: str) -> np.ndarray:
+    """One kernel drawn the way RealESRGANDataset draws it (basicsr functions, global numpy/random state)."""
+    size = random.choice(SIZES)
+    if np.random.uniform() < OPT["sinc_prob" + suffix]:
+        omega = np.random.uniform(np.pi / 3, np.pi) if size < 13 else np.random.uniform(np.pi / 5, np.pi)
+        k = circular_lowpass_kernel(omega, size, pad_to=False)
+    else:
+        k = random_mixed_kernels(OPT["kernel_list" + suffix], OPT["kernel_prob" + suffix], size,
+                                 OPT["blur_sigma" + suffix], OPT["blur_sigma" + suffix], [-math.pi, math.pi],
+                                 OPT["betag_range" + suffix], OPT["betap_range" + suffix], noise_range=None)
+    p = (21 - size) // 2
+    return np.pad(k, ((p, p), (p, p)))
+
+
+def _reference_sinc() -> torch.Tensor:
+    if np.random.uniform() < OPT["final_sinc_prob"]:
+        size = random.choice(SIZES)
+        return torch.FloatTensor(circular_lowpass_kernel(np.random.uniform(np.pi / 3, np.pi), size, pad_to=21))
+    pulse = torch.zeros(21, 21)
+    pulse[10, 10] = 1
+    return pulse
+
+
+def _resize_scale(prob, rng_range) -> float:
+    kind = random.choices(["up", "down", "keep"], prob)[0]
+    if kind == "up":
+        return np.random.uniform(1, rng_range[1])
+    return np.random.uniform(rng_range[0], 1) if kind == "down" else 1.0
+
+
+def _noise(out: torch.Tensor, suffix: str) -> torch.Tensor:
+    if np.random.uniform() < OPT["gaussian_noise_prob" + suffix]:
+        return random_add_gaussian_noise_pt(out, sigma_range=OPT["noise_range" + suffix], clip=True, rounds=False,
+                                            gray_prob=OPT["gray_noise_prob" + suffix])
+    return random_add_poisson_noise_pt(out, scale_range=OPT["poisson_scale_range" + suffix],
+                                       gray_prob=OPT["gray_noise_prob" + suffix], clip=True, rounds=False)
+
+
+@torch.no_grad()
+def reference(gt: torch.Tensor, jpeger: torch.nn.Module, scale: int = 4) -> torch.Tensor:
+    """Dataset-side kernel generation per sample, then the feed_data op sequence on the batch."""
+    dev = gt.device
+    k1 = torch.stack([torch.FloatTensor(_reference_kernel("")) for _ in range(gt.shape[0])]).to(dev)
+    k2 = torch.stack([torch.FloatTensor(_reference_kernel("2")) for _ in range(gt.shape[0])]).to(dev)
+    sinc = torch.stack([_reference_sinc() for _ in range(gt.shape[0])]).to(dev)
+    h, w = gt.shape[-2:]
+    out = filter2D(gt, k1)
+    out = F.interpolate(out, scale_factor=_resize_scale(OPT["resize_prob"], OPT["resize_range"]),
+                        mode=random.choice(["area", "bilinear", "bicubic"]))
+    out = _noise(out, "")
+    q = out.new_zeros(out.size(0)).uniform_(*OPT["jpeg_range"])
+    out = jpeger(torch.clamp(out, 0, 1), quality=q).contiguous()  # newer torch keeps its channels-last strides
+    if np.random.uniform() < OPT["second_blur_prob"]:
+        out = filter2D(out, k2)
+    s2 = _resize_scale(OPT["resize_prob2"], OPT["resize_range2"])
+    out = F.interpolate(out, size=(int(h / scale * s2), int(w / scale * s2)),
+                        mode=random.choice(["area", "bilinear", "bicubic"]))
+    out = _noise(out, "2")
+    if np.random.uniform() < 0.5:
+        out = F.interpolate(out, size=(h // scale, w // scale), mode=random.choice(["area", "bilinear", "bicubic"]))
+        out = filter2D(out, sinc)
+        q = out.new_zeros(out.size(0)).uniform_(*OPT["jpeg_range2"])
+        out = jpeger(torch.clamp(out, 0, 1), quality=q).contiguous()  # newer torch keeps its channels-last strides
+    else:
+        q = out.new_zeros(out.size(0)).uniform_(*OPT["jpeg_range2"])
+        out = jpeger(torch.clamp(out, 0, 1), quality=q).contiguous()  # newer torch keeps its channels-last strides
+        out = F.interpolate(out, size=(h // scale, w // scale), mode=random.choice(["area", "bilinear", "bicubic"]))
+        out = filter2D(out, sinc)
+    return torch.clamp((out * 255.0).round(), 0, 255) / 255.0
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--iters", type=int, default=8, help="timed batches per path and mix")
+    ap.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = leave torch's default)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    gt = torch.rand(args.batch, 3, args.size, args.size, device=device)
+    jpeger = DiffJPEG(differentiable=False).to(device)
+    space = DegradationSpace()
+    bank = TaskBank.sample(4000, seed=0)
+    rng = np.random.default_rng(0)
+    gen = torch.Generator(device=device).manual_seed(0)
+
+    def ours(mix: str) -> None:
+        if mix == "random":
+            tasks = space.sample_many(args.batch, rng)
+        elif mix == "bank":
+            tasks = [bank[int(i)] for i in rng.integers(len(bank), size=args.batch)]
+        else:
+            distinct = [bank[int(i)] for i in rng.integers(len(bank), size=4)]
+            tasks = [distinct[i % 4] for i in range(args.batch)]
+        degrade(gt, tasks, gen)
+
+    mixes = ["random", "bank", "shared"]
+    times: dict[str, list[float]] = {"reference": [], **{m: [] for m in mixes}}
+    for it in range(args.iters + 1):  # the first round warms up caches and is not counted
+        for name in ["reference"] + mixes:
+            _sync(device)
+            t0 = time.perf_counter()
+            if name == "reference":
+                reference(gt, jpeger)
+            else:
+                ours(name)
+            _sync(device)
+            if it:
+                times[name].append(time.perf_counter() - t0)
+
+    ref_sps = args.batch / statistics.median(times["reference"])
+    print(f"device {device}, torch threads {torch.get_num_threads()}, batch {args.batch}x3x{args.size}x{args.size}, "
+          f"{args.iters} timed batches each (medians)")
+    print(f"{'path':34s} {'s/batch':>8s} {'samples/s':>10s} {'x reference':>12s}")
+    print(f"{'basicsr reference (dataset+feed_data)':34s} {statistics.median(times['reference']):8.3f} "
+          f"{ref_sps:10.1f} {1.0:12.2f}")
+    for m in mixes:
+        sps = args.batch / statistics.median(times[m])
+        print(f"{'degrade, ' + m + ' tasks':34s} {statistics.median(times[m]):8.3f} {sps:10.1f} {sps / ref_sps:12.2f}")
+
+
+if __name__ == "__main__":
+    main()
