@@ -27,6 +27,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 run: setup
 	$(VENV)/bin/restoration upscale -i datasets/samples -o results
+	@echo "outputs are in $(CURDIR)/results/ (NAME_out.EXT for each image of datasets/samples/)"
 
 test: setup
 	$(PY) -m pytest -q

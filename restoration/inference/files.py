@@ -114,19 +114,26 @@ def read_weights(path: str | os.PathLike) -> tuple[dict, dict[str, str]]:
             raise RestorationError(f"{path} is not a valid safetensors file: {exc}") from None
         return state, meta
     import pickle
+    import zipfile
 
     import torch
 
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if not zipfile.is_zipfile(path) and not head.startswith(b"\x80"):  # zip (torch.save) or legacy pickle
+        raise RestorationError(f"{path} is not a readable PyTorch checkpoint (neither a torch zip file nor a pickle)")
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        why = next((ln for ln in lines if "GLOBAL" in ln or "Unsupported" in ln), lines[-1] if lines else "")
         raise RestorationError(
-            f"refused to load {path}: it contains pickled objects other than tensors, which could run code "
-            f"(weights_only=True rejected it: {first[:200]})"
+            f"refused to load {path}: it contains pickled objects other than tensors, which could run code; "
+            f"only weights are loaded (torch.load weights_only=True): {why[:200]}"
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise RestorationError(f"{path} is not a readable PyTorch checkpoint: {str(exc).splitlines()[0][:200]}") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise RestorationError(f"{path} is not a readable PyTorch checkpoint: {first}") from None
     return _select_state(obj, str(path)), {}
 
 
