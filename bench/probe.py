@@ -1,0 +1,228 @@
+"""Benchmark of the Step A probe on SRVGGNetCompact (num_feat 64, num_conv 16), all figures from one run.
+
+(a) seconds per task of the faithful probe (100 steps, plain loop) vs fast recipes, and how well each fast
+    recipe's ranking agrees with the faithful one (Spearman, overlap of the top-``ratio`` unsatisfactory sets);
+(b) Spearman between the faithful indicator and the PSNR-Y gain of a long single-task fine-tune (the ground truth
+    the cheap indicator stands for). A small indicator should mean a large gain, so we report
+    Spearman(-indicator, gain): positive = the indicator finds the tasks that gain.
+
+The base model is a briefly trained Compact (random Real-ESRGAN degradations, L1), trained here unless --base is
+given. (b) runs in a second process next to (a); each process uses one thread. Every phase appends its results to
+a JSONL file in --out, so a re-run continues where it stopped.
+
+    .venv/bin/python bench/probe.py --out /tmp/probe_bench
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from pathlib import Path
+
+import restoration  # noqa: F401  (torchvision compat hook first)
+
+
+def _done(path: Path) -> dict:
+    out = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            out[rec["index"]] = rec
+    return out
+
+
+def _append(path: Path, rec: dict) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _setup(args):
+    import torch
+
+    from restoration.degradations import TaskBank
+    from restoration.mtl.competition_data import PatchSource, load_gt, validation_crops
+
+    torch.set_num_threads(1)
+    train, val = load_gt(None)
+    source = PatchSource([im for _, im in train], args.patch, args.degrade_size)
+    val_gt = validation_crops([im for _, im in val], args.val_size, per_image=args.val_per_image)
+    bank = TaskBank.sample(args.tasks, args.seed)
+    return source, val_gt, bank
+
+
+def _base_model(args, out: Path):
+    import numpy as np
+    import torch
+
+    from restoration.degradations import DegradationSpace, degrade
+    from restoration.inference import load_model, save_model
+
+    path = Path(args.base) if args.base else out / "base_compact.safetensors"
+    if path.exists():
+        return load_model(path)[0], 0.0
+    source, _, _ = _setup(args)
+    torch.manual_seed(args.seed)
+    from basicsr.archs.srvgg_arch import SRVGGNetCompact
+
+    kwargs = dict(num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=16, upscale=4, act_type="prelu")
+    net = SRVGGNetCompact(**kwargs)
+    opt = torch.optim.Adam(net.parameters(), lr=args.base_lr, betas=(0.9, 0.99))
+    space = DegradationSpace.from_opt(None)
+    rng = np.random.default_rng(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    t0 = time.perf_counter()
+    for it in range(args.base_iters):
+        gt = source.gt_regions(args.batch, gen)
+        lq = degrade(gt, [space.sample(rng) for _ in range(args.batch)], generator=gen)
+        p = args.patch // 4
+        y = int(torch.randint(0, lq.shape[-1] - p + 1, (1,), generator=gen))
+        loss = (net(lq[..., y:y + p, y:y + p]) - gt[..., 4 * y:4 * (y + p), 4 * y:4 * (y + p)]).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if it % 100 == 0:
+            print(f"base training {it}/{args.base_iters} loss {loss.item():.4f}", flush=True)
+    secs = time.perf_counter() - t0
+    save_model(net, path, arch="SRVGGNetCompact", arch_kwargs=kwargs, scale=4, name="bench-compact-base",
+               extra={"iters": args.base_iters, "lr": args.base_lr})
+    return load_model(path)[0], secs
+
+
+def _probe_phase(args, net, name: str, cfg, out: Path) -> dict:
+    from restoration.mtl.competition import run_probe
+
+    source, _, bank = _setup(args)
+    path = out / f"{name}.jsonl"
+    done = _done(path)
+    todo = [(i, bank[i]) for i in range(len(bank)) if i not in done]
+    t0 = time.perf_counter()
+    for res in run_probe(net, todo, source, cfg):
+        _append(path, res.to_json())
+        print(f"{name}: task {res.index} indicator {res.indicator:.4f} ({res.seconds:.1f} s)", flush=True)
+    if todo:
+        print(f"{name}: {len(todo)} tasks in {time.perf_counter() - t0:.0f} s", flush=True)
+    return _done(path)
+
+
+def _long_worker(args_dict: dict, out: str) -> None:
+    """(b): long single-task fine-tunes and their PSNR-Y gains, one JSONL line per task."""
+    from types import SimpleNamespace
+
+    from restoration.inference import load_model
+    from restoration.mtl.competition_eval import finetune, psnr_y, to_uint8, validation_lq
+
+    args = SimpleNamespace(**args_dict)
+    out_p = Path(out)
+    net = load_model(Path(args.base) if args.base else out_p / "base_compact.safetensors")[0]
+    source, val_gt, bank = _setup(args)
+    gt_u8 = to_uint8(val_gt)
+    path = out_p / "long.jsonl"
+    done = _done(path)
+    for i in range(args.long_tasks):
+        if i in done:
+            continue
+        t0 = time.perf_counter()
+        lq = validation_lq(val_gt, bank[i], args.seed)
+        before = psnr_y(net, lq, gt_u8)
+        tuned = finetune(net, [bank[i]], source, args.long_iters, batch_size=args.batch, lr=args.lr,
+                         seed=args.seed + 1000 + i)
+        after = psnr_y(tuned, lq, gt_u8)
+        _append(path, {"index": i, "task_id": bank[i].task_id, "psnr_before": before, "psnr_after": after,
+                       "gain": after - before, "seconds": time.perf_counter() - t0})
+        print(f"long: task {i} gain {after - before:+.3f} dB ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+
+def _agreement(ref: dict, other: dict, ratio: float) -> dict:
+    from scipy.stats import spearmanr
+
+    from restoration.mtl.competition import select_unsatisfactory
+
+    common = sorted(set(ref) & set(other))
+    a = {i: ref[i]["indicator"] for i in common}
+    b = {i: other[i]["indicator"] for i in common}
+    rho = float(spearmanr([a[i] for i in common], [b[i] for i in common])[0])
+    sa, sb = set(select_unsatisfactory(a, ratio)), set(select_unsatisfactory(b, ratio))
+    return {"tasks": len(common), "spearman": rho, "top_overlap": len(sa & sb) / max(1, len(sa))}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="/tmp/probe_bench")
+    ap.add_argument("--base", default="", help="a trained model file (default: train one here)")
+    ap.add_argument("--tasks", type=int, default=50)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--patch", type=int, default=48, help="GT training patch (LQ = patch / 4)")
+    ap.add_argument("--degrade-size", type=int, default=80, help="GT region that is degraded before cropping")
+    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--base-iters", type=int, default=500)
+    ap.add_argument("--base-lr", type=float, default=5e-4)
+    ap.add_argument("--iters", type=int, default=100)
+    ap.add_argument("--window", type=int, default=10)
+    ap.add_argument("--fast", default="16:4:2e-4,16:4:1e-3", help="fast recipes ITERS:WINDOW:LR, comma separated")
+    ap.add_argument("--ratio", type=float, default=0.4)
+    ap.add_argument("--long-tasks", type=int, default=30)
+    ap.add_argument("--long-iters", type=int, default=1000)
+    ap.add_argument("--val-size", type=int, default=128)
+    ap.add_argument("--val-per-image", type=int, default=4)
+    args = ap.parse_args(argv)
+
+    import torch
+    from scipy.stats import spearmanr
+
+    from restoration.mtl.competition import ProbeConfig
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(1)
+    net, base_secs = _base_model(args, out)
+    worker = None
+    if args.long_tasks > 0:
+        worker = mp.get_context("spawn").Process(target=_long_worker, args=(vars(args), str(out)))
+        worker.start()
+
+    common = dict(batch_size=args.batch, patch_size=args.patch, degrade_size=args.degrade_size, seed=args.seed,
+                  execution="loop")
+    faithful = _probe_phase(args, net, "faithful", ProbeConfig(iters=args.iters, window=args.window, lr=args.lr,
+                                                               **common), out)
+    report: dict = {"device": "cpu", "threads_per_process": 1, "arch": "SRVGGNetCompact(num_feat=64, num_conv=16)",
+                    "tasks": args.tasks, "batch": args.batch, "patch": args.patch, "degrade_size": args.degrade_size,
+                    "base_iters": args.base_iters, "base_train_seconds": base_secs,
+                    "faithful": {"iters": args.iters, "window": args.window, "lr": args.lr,
+                                 "sec_per_task": sum(r["seconds"] for r in faithful.values()) / len(faithful)},
+                    "fast": []}
+    for spec in [s for s in args.fast.split(",") if s]:
+        it, win, lr = spec.split(":")
+        cfg = ProbeConfig(iters=int(it), window=int(win), lr=float(lr), **common)
+        name = f"fast_{it}_{win}_{lr}"
+        res = _probe_phase(args, net, name, cfg, out)
+        secs = sum(r["seconds"] for r in res.values()) / len(res)
+        report["fast"].append({"recipe": spec, "sec_per_task": secs,
+                               "speedup": report["faithful"]["sec_per_task"] / secs,
+                               **_agreement(faithful, res, args.ratio)})
+    if worker is not None:
+        worker.join()
+    long = _done(out / "long.jsonl")
+    if long:
+        common_ids = sorted(set(long) & set(faithful))
+        ind = [-faithful[i]["indicator"] for i in common_ids]
+        gain = [long[i]["gain"] for i in common_ids]
+        report["long"] = {"tasks": len(common_ids), "iters": args.long_iters,
+                          "spearman_neg_indicator_vs_gain": float(spearmanr(ind, gain)[0]),
+                          "mean_gain_db": sum(gain) / len(gain),
+                          "sec_per_task": sum(long[i]["seconds"] for i in common_ids) / len(common_ids)}
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""Step A of TGSR: probe each degradation task with a short single-task fine-tune and score it.
+
+Our reading of the paper (reference/tgsr.md §1.4; the formula is not published, this is a design choice we own):
+a copy of the trained model is fine-tuned on task i alone for ``iters`` Adam steps (paper: 100; lr 2e-4 as in
+RealESRNet). At step t the copy's training loss L(θ_i^t; B_t) is divided by the frozen model's loss L(θ_r; B_t) on
+the *same* batch (same crops, same noise), and the indicator is the mean of that ratio over the last ``window``
+steps (paper: 10). A small ratio means a few steps on the task alone already lower its loss a lot: the shared model
+left easy gains on the table, so the task is losing the competition ("unsatisfactory"). The ``ratio`` (paper: 40%)
+tasks with the smallest indicator are unsatisfactory; a ``1 - ratio`` definition would select the same set.
+
+Dividing by the frozen loss on the same batch cancels how hard the image content is, so tasks are comparable.
+Each task draws every crop and noise realisation from its own ``torch.Generator`` seeded from (seed, task id):
+results do not depend on execution order, chunking or sharding. Two executions give the same numbers:
+``loop`` (one copy at a time, the reference) and ``vmap`` (``chunk`` copies stacked with ``torch.func``; Adam is
+elementwise, so one Adam over stacked parameters equals one Adam per copy). ``auto`` times both on the first chunk.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Callable, Iterable, Sequence
+
+import torch
+
+from restoration.degradations import DegradationTask
+from restoration.errors import OptionError
+from restoration.mtl.competition_data import PatchSource
+
+EXECUTIONS = ("auto", "loop", "vmap")
+MEASURES = ("before", "after")
+
+
+@dataclass
+class ProbeConfig:
+    """One probe recipe. ``measure``: ``before`` = the training loss of step t (free), ``after`` = the loss on
+    B_t once step t has been applied (a TAG-style look-ahead; one more forward per window step)."""
+
+    iters: int = 100
+    window: int = 10
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.9, 0.99)
+    batch_size: int = 4
+    patch_size: int = 64
+    degrade_size: int = 0
+    measure: str = "before"
+    seed: int = 0
+    scale: int = 4
+    execution: str = "auto"
+    chunk: int = 8
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
+        for name in ("iters", "window", "batch_size", "patch_size", "chunk"):
+            if int(getattr(self, name)) < 1:
+                raise OptionError(f"probe.{name}: must be a positive integer, got {getattr(self, name)!r}")
+        if self.window > self.iters:
+            raise OptionError(f"probe.window ({self.window}) exceeds probe.iters ({self.iters})")
+        if self.measure not in MEASURES:
+            raise OptionError(f"probe.measure: expected one of {MEASURES}, got {self.measure!r}")
+        if self.execution not in EXECUTIONS:
+            raise OptionError(f"probe.execution: expected one of {EXECUTIONS}, got {self.execution!r}")
+        if not self.lr > 0:
+            raise OptionError(f"probe.lr: must be positive, got {self.lr!r}")
+
+    @classmethod
+    def from_opt(cls, opt: dict | None, where: str = "probe") -> "ProbeConfig":
+        opt = dict(opt or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(opt) - known)
+        if unknown:
+            raise OptionError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**opt)
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes the indicator values (not how they are executed)."""
+        d = {k: v for k, v in asdict(self).items() if k not in ("execution", "chunk")}
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+    def cost(self) -> float:
+        """Forward-equivalents per task (backward ≈ 2 forwards), for comparing recipes."""
+        per_step = 3.0 * self.batch_size * self.patch_size ** 2
+        extra = self.window * self.batch_size * self.patch_size ** 2 * (2 if self.measure == "after" else 1)
+        return self.iters * per_step + extra
+
+
+def task_seed(seed: int, task: DegradationTask) -> int:
+    """A 63-bit seed from (seed, task id): independent of where the task sits in a bank or a shard."""
+    return int(hashlib.sha256(f"{seed}:{task.task_id}".encode()).hexdigest()[:15], 16)
+
+
+def _l1(out: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    return (out - gt).abs().mean()
+
+
+def _prepare_copy(base: torch.nn.Module) -> torch.nn.Module:
+    net = copy.deepcopy(base)
+    net.train()
+    for p in net.parameters():
+        p.requires_grad_(True)
+    return net
+
+
+def _generators(tasks: Sequence[DegradationTask], cfg: ProbeConfig, device: torch.device) -> list[torch.Generator]:
+    return [torch.Generator(device=device).manual_seed(task_seed(cfg.seed, t)) for t in tasks]
+
+
+def probe_loop(base: torch.nn.Module, task: DegradationTask, source: PatchSource, cfg: ProbeConfig) -> list[float]:
+    """Reference execution: the window's loss ratios for one task."""
+    net = _prepare_copy(base)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=cfg.betas)
+    gen = _generators([task], cfg, source.device)[0]
+    ratios: list[float] = []
+    first = cfg.iters - cfg.window
+    for t in range(cfg.iters):
+        lq, gt = source.batch(task, cfg.batch_size, gen)
+        loss = _l1(net(lq), gt)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if t >= first:
+            with torch.no_grad():
+                frozen = _l1(base(lq), gt)
+                cur = _l1(net(lq), gt) if cfg.measure == "after" else loss.detach()
+            ratios.append(float(cur / frozen.clamp_min(1e-12)))
+    return ratios
+
+
+def probe_vmap(base: torch.nn.Module, tasks: Sequence[DegradationTask], source: PatchSource,
+               cfg: ProbeConfig) -> list[list[float]]:
+    """Batched execution: all ``tasks`` fine-tuned at once as stacked copies (``torch.func.vmap``)."""
+    from torch.func import functional_call, stack_module_state, vmap
+
+    copies = [_prepare_copy(base) for _ in tasks]
+    params, buffers = stack_module_state(copies)
+    params = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
+    skeleton = copy.deepcopy(base).to("meta")
+
+    def forward(p, b, x):
+        return functional_call(skeleton, (p, b), (x,))
+
+    batched = vmap(forward)
+    opt = torch.optim.Adam(list(params.values()), lr=cfg.lr, betas=cfg.betas)
+    gens = _generators(tasks, cfg, source.device)
+    n = len(tasks)
+    ratios: list[list[float]] = [[] for _ in tasks]
+    first = cfg.iters - cfg.window
+    for t in range(cfg.iters):
+        pairs = [source.batch(task, cfg.batch_size, g) for task, g in zip(tasks, gens)]
+        lq = torch.stack([p[0] for p in pairs])
+        gt = torch.stack([p[1] for p in pairs])
+        out = batched(params, buffers, lq)
+        losses = (out - gt).abs().flatten(1).mean(1)
+        opt.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        opt.step()
+        if t >= first:
+            with torch.no_grad():
+                frozen = (base(lq.flatten(0, 1)) - gt.flatten(0, 1)).abs().view(n, -1).mean(1)
+                cur = ((batched(params, buffers, lq) - gt).abs().flatten(1).mean(1)
+                       if cfg.measure == "after" else losses.detach())
+                r = (cur / frozen.clamp_min(1e-12)).tolist()
+            for i in range(n):
+                ratios[i].append(float(r[i]))
+    return ratios
+
+
+def choose_execution(base: torch.nn.Module, tasks: Sequence[DegradationTask], source: PatchSource,
+                     cfg: ProbeConfig, steps: int = 2) -> str:
+    """Time ``steps`` fine-tune steps of both executions on ``tasks`` and return the faster one."""
+    if len(tasks) < 2:
+        return "loop"
+    trial = ProbeConfig(**{**asdict(cfg), "iters": steps, "window": 1, "execution": "loop"})
+    t0 = time.perf_counter()
+    for task in tasks:
+        probe_loop(base, task, source, trial)
+    t_loop = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    try:
+        probe_vmap(base, tasks, source, trial)
+    except (RuntimeError, NotImplementedError):  # an op without a batching rule: the loop always works
+        return "loop"
+    t_vmap = time.perf_counter() - t0
+    return "vmap" if t_vmap < t_loop else "loop"
+
+
+@dataclass
+class ProbeResult:
+    index: int
+    task_id: str
+    indicator: float
+    ratios: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    execution: str = "loop"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def run_probe(base: torch.nn.Module, tasks: Sequence[tuple[int, DegradationTask]], source: PatchSource,
+              cfg: ProbeConfig, on_result: Callable[[ProbeResult], None] | None = None) -> Iterable[ProbeResult]:
+    """Probe ``(index, task)`` pairs in chunks; yields (and passes to ``on_result``) one result per task as soon
+    as it is known. ``seconds`` is the wall time of the chunk divided by its size."""
+    base = base.to(source.device).eval()
+    for p in base.parameters():
+        p.requires_grad_(False)
+    execution = cfg.execution
+    items = list(tasks)
+    step = cfg.chunk if execution != "loop" else 1
+    pos = 0
+    while pos < len(items):
+        chunk = items[pos:pos + (cfg.chunk if execution != "loop" else 1)]
+        if execution == "auto":
+            execution = choose_execution(base, [t for _, t in chunk], source, cfg)
+            step = cfg.chunk if execution == "vmap" else 1
+            chunk = items[pos:pos + step]
+        t0 = time.perf_counter()
+        if execution == "vmap" and len(chunk) > 1:
+            all_ratios = probe_vmap(base, [t for _, t in chunk], source, cfg)
+        else:
+            all_ratios = [probe_loop(base, t, source, cfg) for _, t in chunk]
+        secs = (time.perf_counter() - t0) / len(chunk)
+        for (idx, task), ratios in zip(chunk, all_ratios):
+            res = ProbeResult(idx, task.task_id, sum(ratios) / len(ratios), ratios, secs, execution)
+            if on_result is not None:
+                on_result(res)
+            yield res
+        pos += len(chunk)
+
+
+def select_unsatisfactory(indicator: dict[int, float], ratio: float) -> list[int]:
+    """The ``ratio`` share of tasks with the smallest indicator (ties broken by index), sorted by index."""
+    if not 0 < ratio <= 1:
+        raise OptionError(f"select.ratio: expected a share in (0, 1], got {ratio!r}")
+    k = max(1, round(ratio * len(indicator))) if indicator else 0
+    ranked = sorted(indicator, key=lambda i: (indicator[i], i))
+    return sorted(ranked[:k])
