@@ -85,12 +85,12 @@ def jpeg(x: torch.Tensor, quality: torch.Tensor | float, differentiable: bool = 
     ph, pw = -h % 16, -w % 16
     img = F.pad(x, (0, pw, 0, ph)) * 255.0 if (ph or pw) else x * 255.0
     H, W = h + ph, w + pw
-    ycc = torch.einsum("dc,nchw->ndhw", c["to_ycc"], img)
-    y = ycc[:, 0]
+    ycc = torch.matmul(c["to_ycc"], img.reshape(n, 3, H * W)).view(n, 3, H, W)
+    y = _code_plane(ycc[:, 0], c["luma"], factor, c, differentiable)
     chroma = F.avg_pool2d(ycc[:, 1:] + 128.0, kernel_size=2, stride=2)  # 4:2:0 by 2x2 means
-    y = _code_plane(y, c["luma"], factor, c, differentiable)
     ch = _code_plane(chroma.reshape(n * 2, H // 2, W // 2), c["chroma"], factor.repeat_interleave(2), c,
-                     differentiable).reshape(n, 2, H // 2, W // 2)
-    ch = ch.repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1) - 128.0
-    rgb = torch.einsum("dc,nchw->ndhw", c["to_rgb"], torch.cat([y.unsqueeze(1), ch], dim=1))
+                     differentiable) - 128.0
+    ch = ch.view(n, 2, H // 2, 1, W // 2, 1).expand(n, 2, H // 2, 2, W // 2, 2).reshape(n, 2, H, W)
+    m = c["to_rgb"]  # first column is all ones: rgb = y + (chroma part)
+    rgb = torch.matmul(m[:, 1:], ch.reshape(n, 2, H * W)).view(n, 3, H, W) + y.unsqueeze(1)
     return (torch.clamp(rgb, 0, 255) / 255.0)[:, :, :h, :w]
