@@ -55,7 +55,7 @@ def launch(config: DemoConfig, host: str = "127.0.0.1", port: int = 7860, block:
     try:
         demo.launch(
             server_name=host, server_port=port, share=False, inbrowser=False, prevent_thread_lock=True,
-            show_error=False, quiet=True, allowed_paths=folders,
+            show_error=False, quiet=True, allowed_paths=folders, css=demo.restoration_css,
             max_file_size=int(config.max_pixels) * 16 + (16 << 20),  # 16 bytes/px covers 16-bit RGBA raw formats
         )
     except OSError as exc:

@@ -118,6 +118,8 @@ class LabResult:
     restored: np.ndarray
     psnr_model: float
     psnr_bicubic: float
+    ssim_model: float
+    ssim_bicubic: float
     pick: TaskPick
     model: str
     scale: int
@@ -127,7 +129,8 @@ class LabResult:
         lh, lw = self.lq.shape[:2]
         gain = self.psnr_model - self.psnr_bicubic
         return (f"**PSNR (Y, border {self.scale}) model `{self.model}`: {self.psnr_model:.2f} dB** · bicubic: "
-                f"{self.psnr_bicubic:.2f} dB · gain {gain:+.2f} dB  \n"
+                f"{self.psnr_bicubic:.2f} dB · gain {gain:+.2f} dB · SSIM {self.ssim_model:.4f} "
+                f"(bicubic {self.ssim_bicubic:.4f})  \n"
                 f"GT {w}×{h} → LQ {lw}×{lh} (×{self.scale}) · {self.pick.label}  \n"
                 f"`{self.pick.task.describe()}`")
 
@@ -140,7 +143,7 @@ def lab_request(cache: ModelCache, banks: BankSource, config: DemoConfig, path: 
     import torch
 
     from restoration.degradations import degrade
-    from restoration.metrics import psnr
+    from restoration.metrics import psnr, ssim
 
     choice = cache.choice(model)
     img = to_display(load_upload(path, config.max_pixels, name))[:, :, :3]
@@ -162,5 +165,7 @@ def lab_request(cache: ModelCache, banks: BankSource, config: DemoConfig, path: 
         gt=gt, lq=np.ascontiguousarray(lq), restored=restored,
         psnr_model=float(psnr(restored, gt, crop_border=scale)),
         psnr_bicubic=float(psnr(bicubic, gt, crop_border=scale)),
+        ssim_model=float(ssim(restored, gt, crop_border=scale)),
+        ssim_bicubic=float(ssim(bicubic, gt, crop_border=scale)),
         pick=pick, model=choice.name, scale=scale,
     )

@@ -133,7 +133,7 @@ class ModelCache:
             up = self._items.get(key)
             if up is None:
                 t0 = time.perf_counter()
-                up = _new_upscaler(choice.source, device, self._models_dir)
+                up = _new_upscaler(choice, device, self._models_dir)
                 self._items[key] = up
                 self.loads += 1
                 log.info("loaded model %s on %s in %.2f s", choice.name, device, time.perf_counter() - t0)
@@ -149,10 +149,10 @@ class ModelCache:
             log.warning("could not preload the default model: %s", exc)
 
 
-def _new_upscaler(source: str, device: str, models_dir: str | None):
+def _new_upscaler(choice: ModelChoice, device: str, models_dir: str | None):
     from restoration.inference import Upscaler
 
-    return Upscaler(source, device=device, models_dir=models_dir)
+    return Upscaler(choice.source, device=device, models_dir=models_dir)
 
 
 def _with_tile(up, tile: int):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import traceback
 from pathlib import Path
 from typing import Any, Callable
@@ -23,9 +24,11 @@ from restoration.errors import RestorationError
 
 log = logging.getLogger("restoration.app")
 
+# The LQ image is 1/scale the size of the others: stretch it to the same width, with visible pixels.
 CSS = """
+#lab-lq .image-frame, #lab-restored .image-frame, #lab-gt .image-frame { width: 100%; }
+#lab-lq img, #lab-restored img, #lab-gt img { width: 100%; height: auto; object-fit: contain; }
 #lab-lq img { image-rendering: pixelated; }
-#model-info p { margin: 0; }
 """
 TITLE = "restoration — real-world super-resolution"
 
@@ -136,7 +139,8 @@ def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
             crop=int(_number(crop, "crop size", 256)), bank_file=_path(bank_file),
             progress=_progress_adapter(progress, "restoring"), name=_name(image),
         )
-        return result.lq, result.restored, result.gt, round(result.psnr_model, 4), result.summary()
+        value = round(result.psnr_model, 4) if math.isfinite(result.psnr_model) else None  # JSON has no inf
+        return result.lq, result.restored, result.gt, value, result.summary()
 
     @_user_error
     def bank_changed(bank_file):
@@ -191,7 +195,9 @@ def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
                     seed = gr.Number(0, precision=0, label="Seed (task draw and noise)")
                     ref = gr.Textbox(label="Bank task: index or id", placeholder="0  or  3fa2c1d0")
                     group = gr.Dropdown(bank_groups, value=bank_groups[0] if bank_groups else None,
-                                        label="Bank group", allow_custom_value=False)
+                                        label="Bank group", allow_custom_value=False,
+                                        info=None if bank_groups else "this bank has no groups: upload a grouped "
+                                        "bank (restoration tasks group) under 'Bank and crop'")
                     with gr.Accordion("Bank and crop", open=False):
                         bank_file = gr.File(label="Task bank (JSON, optional)", file_types=[".json"])
                         bank_note = gr.Markdown(f"default bank: {banks.label}")
@@ -216,4 +222,5 @@ def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
                       preprocess=False)
     demo.restoration_cache = cache  # for in-process tests and the launcher's log line
     demo.restoration_samples = samples
+    demo.restoration_css = CSS  # gradio 6 takes css at launch()
     return demo

@@ -77,7 +77,11 @@ def test_upload_run_slider_screenshot(browser, tiny_zoo, photos, tmp_path):
     photo = tmp_path / f"{name}.png"
     assert cv2.imwrite(str(photo), crop[:, :, ::-1])
 
+    from restoration.inference import list_models
+
     models = _models_for_screenshot(tiny_zoo)
+    scale = next(m.scale for m in list_models(models) if m.default)
+    ow, oh = 384 * scale, 256 * scale
     server = start_demo(models, tmp_path)
     try:
         t0 = time.perf_counter()
@@ -100,12 +104,28 @@ def test_upload_run_slider_screenshot(browser, tiny_zoo, photos, tmp_path):
         time.sleep(0.5)  # let the slider finish its layout before the picture is taken
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         assert browser.save_screenshot(str(SCREENSHOT))
+        # second tab: degrade the same photo with a random task and restore it
+        tab = [t for t in browser.find_elements(By.CSS_SELECTOR, "[role=tab]") if "Degradation lab" in t.text]
+        assert tab, "no 'Degradation lab' tab"
+        tab[0].click()
+        lab_upload = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#lab-input input[type=file]")))
+        lab_upload.send_keys(str(photo))
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#lab-input img")))
+        wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "#lab-run"))).click()
+        wait.until(lambda d: "PSNR" in d.find_element(By.CSS_SELECTOR, "#lab-stats").text)
+        lab_stats = browser.find_element(By.CSS_SELECTOR, "#lab-stats").text
+        lab_sizes = browser.execute_script(
+            "return ['#lab-lq', '#lab-restored', '#lab-gt'].map(s => { const i = document.querySelector(s + ' img');"
+            " return i ? [i.naturalWidth, i.naturalHeight] : null; });")
     finally:
         server.stop()
-    assert "384×256 → 1536×1024" in stats, stats
+    assert f"384×256 → {ow}×{oh}" in stats, stats
     assert f"{name}_" in download and ".png" in download, download
-    assert len(sizes) >= 2 and all(s[0] == 1536 and s[1] == 1024 for s in sizes[:2]), sizes
+    assert len(sizes) >= 2 and all(s[0] == ow and s[1] == oh for s in sizes[:2]), sizes
     assert all(".png" in s[2] for s in sizes[:2]), sizes  # PNG, not webp
+    lq = 256 // scale
+    assert f"GT 256×256 → LQ {lq}×{lq}" in lab_stats and "dB" in lab_stats, lab_stats
+    assert lab_sizes == [[lq, lq], [256, 256], [256, 256]], lab_sizes
     shot = cv2.imread(str(SCREENSHOT))
     assert shot is not None and shot.shape[1] >= 1200 and shot.std() > 20  # a real picture, not a blank page
     print(f"browser: upload → slider in {elapsed:.1f} s with models from {models}; screenshot {SCREENSHOT} "
