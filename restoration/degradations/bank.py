@@ -127,9 +127,19 @@ class TaskBank:
             raise RestorationError(f"{path} already exists (pass overwrite=True or choose another name)")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(self.to_dict(), fh, indent=1)
-            fh.write("\n")
+        d = self.to_dict()
+
+        def line(v: Any) -> str:
+            return json.dumps(v, separators=(", ", ": "))
+
+        groups = ",\n".join(f"  {json.dumps(k)}: {line(v)}" for k, v in d["groups"].items())
+        tasks = ",\n".join("  " + json.dumps(t, separators=(",", ":")) for t in d["tasks"])
+        text = (f'{{\n "format": {json.dumps(d["format"])},\n "version": {d["version"]},\n'
+                f' "meta": {line(d["meta"])},\n'
+                f' "groups": {{' + (f"\n{groups}\n }}" if groups else "}") + ",\n"
+                f' "tasks": [' + (f"\n{tasks}\n ]" if tasks else "]") + "\n}\n")
+        with open(tmp, "w", encoding="utf-8") as fh:  # one task / group per line: readable, diffable, compact
+            fh.write(text)
         os.replace(tmp, path)
         return path
 

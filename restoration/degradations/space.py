@@ -8,7 +8,9 @@ A few values that Real-ESRGAN hard-codes are exposed as extra keys (``kernel_ran
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -89,6 +91,25 @@ class DegradationSpace:
         if unknown:
             raise OptionError(f"unknown degradation option(s) {unknown}; known keys: {', '.join(sorted(known))}")
         return cls(**{k: opt[k] for k in opt})
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike) -> "DegradationSpace":
+        """A space YAML: the keys at the top level, or under a ``degradation:`` key (as in a training file)."""
+        import yaml
+
+        path = Path(path)
+        if not path.is_file():
+            raise OptionError(f"degradation space file {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise OptionError(f"{path}: not valid YAML ({exc})") from None
+        if isinstance(data, dict) and isinstance(data.get("degradation"), dict):
+            data = data["degradation"]
+        try:
+            return cls.from_opt(data or {})
+        except OptionError as exc:
+            raise OptionError(f"{path}: {exc}") from None
 
     def to_opt(self) -> dict:
         """Plain dict (lists, not tuples) that :meth:`from_opt` accepts back; YAML/JSON friendly."""
