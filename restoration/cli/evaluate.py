@@ -1,0 +1,140 @@
+"""``restoration evaluate``: per-group PSNR-Y / SSIM-Y / LPIPS of a model against bicubic on a test set."""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from restoration.errors import OptionError, RestorationError
+
+NAME = "evaluate"
+HELP = "per-group PSNR-Y/SSIM-Y/LPIPS of a model vs bicubic on a test set (Markdown, CSV, JSON, chart)"
+DESCRIPTION = (
+    "Evaluate a model (zoo name or weight file) on a test set made by datasets/make_testset.py (HR/, LQ/<group>/, "
+    "manifest.json). Writes results.md, results.csv, results.json and results.png into the output folder (files "
+    "of an earlier run there are replaced). LPIPS columns need the real backbone weights (`make assets`); without "
+    "them they are marked unavailable. `--compare A B` prints B minus A per group from two results."
+)
+# option-file key -> (type, default)
+OPTION_KEYS: dict[str, tuple[type | tuple[type, ...], Any]] = {
+    "name": (str, None), "model": (str, None), "models_dir": (str, None), "testset": (str, None),
+    "groups": (list, None), "lpips": (list, ["alex"]), "crop_border": (int, None), "device": (str, "auto"),
+    "tile": (int, 0), "tile_pad": (int, 16), "max_images": (int, 0), "output": (str, None),
+    "save_images": (bool, False), "baseline": (bool, True),
+}
+LPIPS_NETS = ("alex", "vgg")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-opt", "--opt", default=None, help="options/test/*.yml file (command-line flags override it)")
+    p.add_argument("-n", "--model", default=None, help="zoo model name or weight file (.safetensors / .pth)")
+    p.add_argument("--models-dir", default=None, help="folder holding the zoo manifest.json")
+    p.add_argument("--testset", default=None, help="test-set folder (HR/, LQ/<group>/, manifest.json)")
+    p.add_argument("--groups", nargs="+", default=None, help="only these groups (default: all)")
+    p.add_argument("--lpips", nargs="*", choices=LPIPS_NETS, default=None,
+                   help="LPIPS backbones (default: alex; give none to skip LPIPS)")
+    p.add_argument("--crop-border", type=int, default=None, help="border crop for PSNR/SSIM (default: the scale)")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: auto)")
+    p.add_argument("--tile", type=int, default=None, help="tile size in LQ pixels, 0 = whole image (default: 0)")
+    p.add_argument("--max-images", type=int, default=None, help="at most N images per group (default: all)")
+    p.add_argument("-o", "--output", default=None, help="output folder (default: results/evaluate/<name>)")
+    p.add_argument("--save-images", action="store_true", help="also write the model outputs (<output>/images/)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the bicubic baseline rows")
+    p.add_argument("--compare", nargs=2, metavar=("A", "B"), default=None,
+                   help="compare two results (results.json files or their folders) instead of evaluating")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def load_options(path: str) -> dict[str, Any]:
+    """Read and validate an evaluation option file; OptionError names the key."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise OptionError(f"option file not found: {path}")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise OptionError(f"{path}: invalid YAML ({' '.join(str(exc).split())[:200]})") from None
+    if not isinstance(data, dict):
+        raise OptionError(f"{path}: expected a mapping of options at the top level")
+    opts = {k: v for k, (_t, v) in OPTION_KEYS.items()}
+    for key, value in data.items():
+        if key not in OPTION_KEYS:
+            raise OptionError(f"{path}: unknown key {key!r} (known: {', '.join(OPTION_KEYS)})")
+        typ = OPTION_KEYS[key][0]
+        if value is not None and (not isinstance(value, typ) or (typ is int and isinstance(value, bool))):
+            raise OptionError(f"{path}: {key} must be {typ.__name__}, got {type(value).__name__} {value!r}")
+        opts[key] = value
+    for net in opts["lpips"] or []:
+        if net not in LPIPS_NETS:
+            raise OptionError(f"{path}: lpips: {net!r} is not one of {', '.join(LPIPS_NETS)}")
+    for key in ("testset", "models_dir", "output"):  # relative paths: from the working directory, like BasicSR
+        if opts[key] is not None:
+            opts[key] = str(Path(opts[key]).expanduser())
+    return opts
+
+
+def _merge(args: argparse.Namespace) -> dict[str, Any]:
+    opts = load_options(args.opt) if args.opt else {k: v for k, (_t, v) in OPTION_KEYS.items()}
+    flags = {"model": args.model, "models_dir": args.models_dir, "testset": args.testset, "groups": args.groups,
+             "lpips": args.lpips, "crop_border": args.crop_border, "device": args.device, "tile": args.tile,
+             "max_images": args.max_images, "output": args.output}
+    opts.update({k: v for k, v in flags.items() if v is not None})
+    if args.save_images:
+        opts["save_images"] = True
+    if args.no_baseline:
+        opts["baseline"] = False
+    for key in ("model", "testset"):
+        if not opts[key]:
+            raise RestorationError(f"no {key} given: pass --{key} or set `{key}:` in the option file")
+    if not opts["name"]:
+        opts["name"] = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(str(opts["model"])).stem)
+    if not opts["output"]:
+        opts["output"] = str(Path("results") / "evaluate" / opts["name"])
+    return opts
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    from restoration.evaluation import report
+
+    cmp = report.compare(report.load_result(args.compare[0]), report.load_result(args.compare[1]))
+    text = report.compare_markdown(cmp)
+    print(text, end="")
+    if args.output:
+        out = Path(args.output)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "compare.md").write_text(text)
+        (out / "compare.csv").write_text(report.compare_csv(cmp))
+        (out / "compare.json").write_text(json.dumps(cmp, indent=1, allow_nan=False) + "\n")
+        print(f"written: {out / 'compare.md'}, .csv, .json")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.compare:
+        return _run_compare(args)
+    from tqdm import tqdm
+
+    from restoration.evaluation import report
+    from restoration.evaluation.runner import evaluate
+
+    opts = _merge(args)
+    out = Path(opts["output"])
+    with tqdm(desc="evaluate", unit="img", disable=args.quiet) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        result = evaluate(opts["model"], opts["testset"], groups=opts["groups"], lpips_nets=opts["lpips"] or [],
+                          crop_border=opts["crop_border"], device=opts["device"], tile=opts["tile"],
+                          tile_pad=opts["tile_pad"], max_images=opts["max_images"], models_dir=opts["models_dir"],
+                          save_images=out / "images" if opts["save_images"] else None, baseline=opts["baseline"],
+                          progress=progress)
+    result["name"] = opts["name"]
+    paths = report.write_all(result, out)
+    print(report.to_markdown(result), end="")
+    print(f"written: {paths['md']}, {paths['csv'].name}, {paths['json'].name}, {paths['png'].name}")
+    return 0
