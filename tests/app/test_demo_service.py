@@ -175,3 +175,12 @@ def test_build_demo_wires_both_tabs(config):
     assert demo.restoration_cache.names == ["tiny"]
     assert demo.restoration_samples  # examples: datasets/samples or the offline photos
     demo.close()
+
+
+def test_checkout_launcher_forwards_to_the_demo_command():
+    from demo_server import REPO
+
+    out = subprocess.run([sys.executable, str(REPO / "app" / "main.py"), "--help"], capture_output=True, text=True,
+                         timeout=60, cwd="/")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("usage: restoration demo") and "--max-pixels" in out.stdout
