@@ -68,3 +68,14 @@ def test_bad_inputs_raise_clear_errors():
         ssim(a, a, crop_border=16)
     with pytest.raises(RestorationError, match="11x11"):
         ssim(a[:16, :16], a[:16, :16], crop_border=4)
+
+
+def test_to_rgb8_normalises_layouts():
+    from restoration.metrics.images import to_rgb8
+
+    gray16 = np.full((4, 5), 65535, np.uint16)
+    assert to_rgb8(gray16).shape == (4, 5, 3) and to_rgb8(gray16).max() == 255
+    rgba = np.zeros((4, 5, 4), np.uint8)
+    assert to_rgb8(rgba).shape == (4, 5, 3)
+    with pytest.raises(RestorationError, match="float32"):
+        to_rgb8(np.zeros((4, 5, 3), np.float32))

@@ -1,0 +1,117 @@
+"""End to end: offline photos -> per-group test set -> `restoration evaluate` of a tiny model -> tables."""
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from restoration.cli import main
+
+DATASETS = Path(__file__).resolve().parents[2] / "datasets"
+ARCH_KW = {"num_in_ch": 3, "num_out_ch": 3, "num_feat": 8, "num_conv": 2, "upscale": 4, "act_type": "prelu"}
+
+
+def _script(name):
+    spec = importlib.util.spec_from_file_location(f"{name}_script", DATASETS / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """Offline photos (2, cropped) -> bank with 2 groups -> test set; a tiny random SRVGGNetCompact file."""
+    import torch
+
+    from restoration.degradations import TaskBank
+    from restoration.inference import ModelDescriptor, save_model
+
+    root = tmp_path_factory.mktemp("eval")
+    photos = root / "photos"
+    assert _script("offline_photos").main(["-o", str(photos), "--lossless-only", "-q"]) == 0
+    bank = TaskBank.sample(4, seed=0).with_groups({"g_light": [0, 1], "g_heavy": [2, 3]})
+    bank.save(root / "bank.json")
+    testset = root / "testset"
+    assert _script("make_testset").main(["--hr", str(photos), "--bank", str(root / "bank.json"), "-o", str(testset),
+                                         "--crop", "64", "--max-images", "2", "-q"]) == 0
+    torch.manual_seed(0)
+    net = ModelDescriptor.create("SRVGGNetCompact", ARCH_KW, 4).build()
+    model = save_model(net, root / "tiny.safetensors", arch="SRVGGNetCompact", arch_kwargs=ARCH_KW, scale=4,
+                       name="tiny-random")
+    return root, testset, model
+
+
+def test_table_has_a_row_per_group(setup, capsys):
+    root, testset, model = setup
+    out = root / "res"
+    assert main(["evaluate", "--model", str(model), "--testset", str(testset), "-o", str(out), "--lpips", "-q"]) == 0
+    printed = capsys.readouterr().out
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [(r["group"], r["method"]) for r in rows] == [
+        ("g_light", "tiny-random"), ("g_light", "bicubic"), ("g_heavy", "tiny-random"), ("g_heavy", "bicubic"),
+        ("all", "tiny-random"), ("all", "bicubic")]
+    assert all(r["images"] == "2" for r in rows[:4]) and rows[4]["images"] == "4"
+    result = json.loads((out / "results.json").read_text())
+    assert result["groups"] == ["g_light", "g_heavy"] and len(result["per_image"]) == 4
+    # the table's numbers are the means of the per-image metrics, recomputed here from the files
+    from restoration.inference import Upscaler, read_image
+    from restoration.metrics import psnr
+
+    up = Upscaler(str(model), device="cpu")
+    first = result["per_image"][0]
+    sr = up.upscale(read_image(testset / first["lq"]))
+    assert first["model"]["psnr_y"] == pytest.approx(psnr(sr, read_image(testset / first["hr"]), 4, True))
+    light = [r["model"]["psnr_y"] for r in result["per_image"] if r["group"] == "g_light"]
+    assert float(rows[0]["psnr_y"]) == pytest.approx(sum(light) / 2, abs=1e-6)
+    assert "| g_heavy | bicubic | 2 |" in (out / "results.md").read_text() and "| g_light | tiny-random" in printed
+    assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_lpips_column_unavailable_with_reason(setup, tmp_path, monkeypatch, capsys):
+    root, testset, model = setup
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-weights"))
+    out = tmp_path / "res"
+    assert main(["evaluate", "--model", str(model), "--testset", str(testset), "-o", str(out), "--lpips", "vgg",
+                 "--groups", "g_heavy", "--max-images", "1", "--no-baseline", "-q"]) == 0
+    result = json.loads((out / "results.json").read_text())
+    assert "vgg16-397923af.pth" in result["unavailable"]["lpips_vgg"]
+    assert result["summary"]["g_heavy"]["model"]["lpips_vgg"] is None
+    assert result["methods"] == ["model"] and result["groups"] == ["g_heavy"]
+    md = (out / "results.md").read_text()
+    assert "LPIPS-vgg: unavailable" in md and "n/a" in md
+
+
+def test_option_file_and_compare(setup, tmp_path, capsys):
+    root, testset, model = setup
+    opt = tmp_path / "eval.yml"
+    opt.write_text(f"name: optrun\nmodel: {model}\ntestset: {testset}\nlpips: []\noutput: {tmp_path / 'A'}\n"
+                   "groups: [g_light]\n")
+    assert main(["evaluate", "-opt", str(opt), "-q"]) == 0
+    assert json.loads((tmp_path / "A" / "results.json").read_text())["name"] == "optrun"
+    assert main(["evaluate", "-opt", str(opt), "-o", str(tmp_path / "B"), "--crop-border", "0", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--compare", str(tmp_path / "A"), str(tmp_path / "B" / "results.json"),
+                 "-o", str(tmp_path / "C")]) == 0
+    text = capsys.readouterr().out
+    a = json.loads((tmp_path / "A" / "results.json").read_text())["summary"]["g_light"]["model"]["psnr_y"]
+    b = json.loads((tmp_path / "B" / "results.json").read_text())["summary"]["g_light"]["model"]["psnr_y"]
+    cmp = json.loads((tmp_path / "C" / "compare.json").read_text())
+    row = cmp["rows"][0]
+    assert row["group"] == "g_light" and row["psnr_y_diff"] == pytest.approx(b - a)
+    assert f"{b - a:+.2f}" in text and (tmp_path / "C" / "compare.csv").is_file()
+
+
+def test_user_errors_are_one_line(setup, tmp_path, capsys):
+    root, testset, model = setup
+    bad = tmp_path / "bad.yml"
+    bad.write_text("modle: x\n")
+    assert main(["evaluate", "-opt", str(bad)]) == 2
+    assert "unknown key 'modle'" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(model)]) == 2
+    assert "no testset given" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(model), "--testset", str(testset), "--groups", "zzz", "-q"]) == 2
+    assert "no group 'zzz'" in capsys.readouterr().err
+    assert main(["evaluate", "--compare", str(tmp_path), str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no evaluation results" in err and "Traceback" not in err
