@@ -27,6 +27,7 @@ OUTPUT_PIXEL_FACTOR = 16
 PREVIEW_MAX_PIXELS = 16_000_000
 # How long written result files are kept before a later request sweeps them.
 RESULT_TTL_S = 3600.0
+_RESULT_PREFIX = "result-"
 
 Progress = Callable[[int, int], None]
 log = logging.getLogger("restoration.app")
@@ -260,8 +261,15 @@ class ResultStore:
 
     @classmethod
     def create(cls, root: str | None = None) -> "ResultStore":
-        path = Path(root) if root else Path(tempfile.mkdtemp(prefix="restoration-demo-"))
-        path.mkdir(parents=True, exist_ok=True)
+        if root:
+            path = Path(root)
+            path.mkdir(parents=True, exist_ok=True)
+        else:  # our own temp folder goes away with the process
+            import atexit
+            import shutil
+
+            path = Path(tempfile.mkdtemp(prefix="restoration-demo-"))
+            atexit.register(shutil.rmtree, path, ignore_errors=True)
         return cls(path)
 
     def write_png(self, img: np.ndarray, stem: str) -> Path:
@@ -269,7 +277,7 @@ class ResultStore:
 
         self._sweep()
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")[:80] or "result"
-        folder = Path(tempfile.mkdtemp(dir=self.root))  # unique per request: equal names never collide
+        folder = Path(tempfile.mkdtemp(prefix=_RESULT_PREFIX, dir=self.root))  # per request: names never collide
         path = folder / f"{safe}.png"
         write_image(path, img)
         return path
@@ -277,7 +285,7 @@ class ResultStore:
     def _sweep(self) -> None:
         now = time.time()
         with self._lock:
-            for sub in self.root.iterdir():
+            for sub in self.root.glob(_RESULT_PREFIX + "*"):  # only the folders this store made
                 try:
                     if now - sub.stat().st_mtime > self.ttl_s:
                         for f in sub.iterdir():

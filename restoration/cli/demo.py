@@ -53,6 +53,12 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     import signal
 
+    from restoration.errors import RestorationError
+
+    try:
+        import gradio  # noqa: F401
+    except ImportError as exc:
+        raise RestorationError(f"the web demo needs gradio ({exc}): pip install 'restoration[demo]'") from None
     from restoration.app import DemoConfig, launch
 
     config = DemoConfig(

@@ -115,9 +115,13 @@ def test_result_store_sweeps_old_files(tmp_path):
     store = ResultStore.create(str(tmp_path / "r"))
     first = store.write_png(np.zeros((2, 2, 3), np.uint8), "a/../b c")
     assert first.name == "a_.._b_c.png" and first.parent.parent == store.root  # no path separator survives
+    mine = store.root / "user-folder"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("not the store's")
     store.ttl_s = -1.0  # everything is old now
     second = store.write_png(np.zeros((2, 2, 3), np.uint8), "x")
     assert not first.exists() and second.exists()
+    assert (mine / "keep.txt").exists()  # a folder the store did not make is never touched
 
 
 def test_pick_task_modes():
@@ -184,3 +188,14 @@ def test_checkout_launcher_forwards_to_the_demo_command():
                          timeout=60, cwd="/")
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("usage: restoration demo") and "--max-pixels" in out.stdout
+
+
+def test_build_demo_without_any_model(tmp_path):
+    """An empty model folder still gives a page; requests then explain how to add a model."""
+    from restoration.app import build_demo
+
+    demo = build_demo(DemoConfig(models_dir=str(tmp_path)))
+    assert demo.restoration_cache.names == []
+    with pytest.raises(RestorationError, match="no model is installed"):
+        demo.restoration_cache.get(None)
+    demo.close()
