@@ -1,0 +1,207 @@
+"""Gradient balancing across degradation tasks / task groups: the one hook the training model calls.
+
+The model reduces its per-sample loss to per-key sums and counts (:func:`reduce_losses`; a key is a task
+group or a bank task, see :func:`batch_keys`) and hands them to ``balancer.backward``. The balancer turns
+them into *global* per-key mean losses, combines them and leaves the final gradient in ``.grad``.
+
+Why the balancer owns the distributed sync: gradient-aggregation methods need the K per-key gradients of
+the *global* batch before they combine them, which DDP's bucketed all-reduce of one summed gradient cannot
+give. So ``net_g`` is not wrapped in DDP; the balancer all-reduces (SUM) the per-key loss sums and counts,
+back-propagates each rank's share ``sum_k w_k * local_sum_k / global_count_k`` (or the per-key gradient
+rows), and all-reduces the gradients, so every rank applies the same update as one process would on the
+global batch.
+
+Families (``type:``): ``mean`` (default, plain batch mean = Real-ESRGAN), loss weighting (one backward:
+``ew uw dwa rlw gls gradnorm famo imtl_l``, in :mod:`restoration.mtl.balancing_weighting`) and gradient
+aggregation on the K×d matrix of per-key gradients (``pcgrad cagrad mgda imtl_g nash_mtl aligned_mtl upgrad
+gradvac graddrop``, in :mod:`restoration.mtl.balancing_gradient`).
+
+Convention: call ``backward`` with zeroed gradients (like ``loss.backward()`` it accumulates into ``.grad``).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor
+
+from restoration.errors import OptionError
+
+OVER_CHOICES = ("groups", "tasks")
+DEFAULT_MAX_TASKS = 16
+
+
+# ----------------------------------------------------------------------------------------------------------
+# keys and per-key reduction
+def reduce_losses(per_sample: Tensor, keys: Tensor, num_keys: int) -> tuple[Tensor, Tensor]:
+    """Per-key loss sums (differentiable) and sample counts, from a ``[B]`` loss and ``[B]`` long keys."""
+    if per_sample.dim() != 1 or keys.shape != per_sample.shape:
+        raise ValueError(f"per_sample and keys must both be [B]; got {tuple(per_sample.shape)} and {tuple(keys.shape)}")
+    keys = keys.to(device=per_sample.device, dtype=torch.long)
+    if keys.numel() and (int(keys.min()) < 0 or int(keys.max()) >= num_keys):
+        raise ValueError(f"keys must lie in 0..{num_keys - 1}; got {int(keys.min())}..{int(keys.max())}")
+    sums = torch.zeros(num_keys, dtype=per_sample.dtype, device=per_sample.device).scatter_add(0, keys, per_sample)
+    counts = torch.bincount(keys, minlength=num_keys)
+    return sums, counts
+
+
+def num_keys_for(over: str, num_bank_tasks: int, num_bank_groups: int) -> int:
+    """K for a sampler: ``groups`` -> 1 + number of bank groups (key 0 = G0 random space);
+    ``tasks`` -> number of bank tasks + 1 (the last key, K-1, collects every fresh random-space sample)."""
+    if over == "groups":
+        return 1 + num_bank_groups
+    if over == "tasks":
+        return num_bank_tasks + 1
+    raise OptionError(f"train.balancing.over: must be one of {OVER_CHOICES}, got {over!r}")
+
+
+def batch_keys(task: Tensor, group: Tensor, over: str, num_bank_tasks: int) -> Tensor:
+    """Keys of a batch from the dataset's ``task`` (bank index, -1 = G0) and ``group`` (0 = G0) fields."""
+    if over == "groups":
+        return group.long()
+    if over == "tasks":
+        task = task.long()
+        return torch.where(task < 0, torch.full_like(task, num_bank_tasks), task)
+    raise OptionError(f"train.balancing.over: must be one of {OVER_CHOICES}, got {over!r}")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# torch.distributed helpers (no-ops in a single process)
+def dist_active() -> bool:
+    """True when torch.distributed runs with more than one process."""
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def global_stats(sums: Tensor, counts: Tensor) -> tuple[Tensor, Tensor]:
+    """Detached per-key loss sums and counts over all ranks (one all-reduce of a [2, K] buffer)."""
+    buf = torch.stack([sums.detach().to(torch.float64), counts.detach().to(device=sums.device, dtype=torch.float64)])
+    if dist_active():
+        import torch.distributed as dist
+
+        dist.all_reduce(buf, op=dist.ReduceOp.SUM)
+    return buf[0].to(sums.dtype), buf[1]
+
+
+def all_reduce_(t: Tensor) -> Tensor:
+    """In-place SUM all-reduce when distributed."""
+    if dist_active():
+        import torch.distributed as dist
+
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+def sync_grads(params: Sequence[Tensor]) -> None:
+    """SUM all-reduce of the ``.grad`` of ``params`` through one flat buffer (missing grads count as 0)."""
+    if not dist_active():
+        return
+    params = [p for p in params if p.requires_grad]
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    flat = torch.cat([p.grad.reshape(-1) for p in params])
+    all_reduce_(flat)
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.grad.copy_(flat[offset:offset + n].view_as(p))
+        offset += n
+
+
+# ----------------------------------------------------------------------------------------------------------
+# base class
+class Balancer:
+    """Combines per-key losses into one gradient. Subclasses set ``TYPE`` and ``DEFAULTS`` (their options)."""
+
+    TYPE = "base"
+    DEFAULTS: dict[str, Any] = {}
+    needs_after_step = False
+
+    def __init__(self, opt: dict | None = None) -> None:
+        opt = dict(opt or {})
+        opt.pop("type", None)  # a copy: the caller's dict is never changed
+        allowed = {"over": "groups", **self.DEFAULTS}
+        unknown = sorted(set(opt) - set(allowed))
+        if unknown:
+            raise OptionError(
+                f"train.balancing.{unknown[0]}: unknown option for type {self.TYPE!r} "
+                f"(allowed: {', '.join(sorted(allowed))})")
+        self.opt = {**allowed, **opt}
+        self.over = str(self.opt["over"])
+        if self.over not in OVER_CHOICES:
+            raise OptionError(f"train.balancing.over: must be one of {OVER_CHOICES}, got {self.over!r}")
+
+    # -- main entry -------------------------------------------------------------------------------------
+    def backward(self, sums: Tensor, counts: Tensor, shared_params: Sequence[Tensor]) -> dict:
+        """Write the combined gradient of the global per-key mean losses into ``.grad``; return logging info."""
+        raise NotImplementedError
+
+    def after_step(self, sums_after: Tensor, counts_after: Tensor) -> None:
+        """Post-step hook (FAMO): per-key sums/counts re-evaluated on the same batch with the updated net."""
+
+    # -- state ----------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"type": self.TYPE}
+
+    def load_state_dict(self, d: dict) -> None:
+        if d.get("type", self.TYPE) != self.TYPE:
+            raise OptionError(f"train.balancing.type: resume state is for {d.get('type')!r}, not {self.TYPE!r}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.opt})"
+
+    # -- helpers -------------------------------------------------------------------------------------------
+    @staticmethod
+    def _means(sums: Tensor, counts: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Global (sums, counts) -> (mean losses [K] detached, global counts [K], present mask [K])."""
+        gsum, gcnt = global_stats(sums, counts)
+        present = gcnt > 0
+        losses = torch.where(present, gsum / gcnt.clamp_min(1).to(gsum.dtype), torch.zeros_like(gsum))
+        return losses, gcnt.to(sums.dtype), present
+
+
+class MeanBalancer(Balancer):
+    """Plain batch mean over all samples (Real-ESRGAN): weights = counts / total. Bit-identical to
+    ``per_sample.mean().backward()`` in one process."""
+
+    TYPE = "mean"
+
+    def backward(self, sums: Tensor, counts: Tensor, shared_params: Sequence[Tensor]) -> dict:
+        losses, gcnt, present = self._means(sums, counts)
+        total = gcnt.sum()
+        (sums.sum() / total).backward()
+        sync_grads(shared_params)
+        return {"weights": gcnt / total, "losses": losses, "counts": gcnt}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# registry / factory
+def _registry() -> dict[str, type[Balancer]]:
+    from restoration.mtl import balancing_gradient, balancing_weighting
+
+    classes = [MeanBalancer, *balancing_weighting.CLASSES, *balancing_gradient.CLASSES]
+    return {c.TYPE: c for c in classes}
+
+
+ALIASES = {"ls": "ew", "sum": "ew", "uncertainty": "uw", "imtl": "imtl_g", "imtlg": "imtl_g", "imtll": "imtl_l",
+           "nashmtl": "nash_mtl", "nash": "nash_mtl", "alignedmtl": "aligned_mtl", "amtl": "aligned_mtl",
+           "geometric_mean": "gls"}
+
+
+def available_balancers() -> list[str]:
+    """Names accepted by ``train.balancing.type``."""
+    return sorted(_registry())
+
+
+def build_balancer(opt: dict | None) -> Balancer:
+    """Balancer from ``train.balancing`` (``None`` or no ``type`` -> ``mean``)."""
+    if opt is not None and not isinstance(opt, dict):
+        raise OptionError(f"train.balancing: must be a mapping like {{type: pcgrad, over: groups}}, got {opt!r}")
+    name = str((opt or {}).get("type", "mean")).lower().replace("-", "_")
+    name = ALIASES.get(name, name)
+    reg = _registry()
+    if name not in reg:
+        raise OptionError(f"train.balancing.type: unknown balancer {name!r} (choose from {', '.join(sorted(reg))})")
+    return reg[name](opt)
