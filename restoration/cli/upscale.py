@@ -147,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
     quiet = args.quiet
     bar = tqdm(total=len(plan), unit="img", desc="images", disable=quiet or len(plan) < 2, file=sys.stderr)
     written: list[Path] = []
+    made: dict[Path, Path] = {}
     failed: list[tuple[Path, str]] = []
     start = time.perf_counter()
     for src, fixed, folder in plan:
@@ -157,6 +158,8 @@ def run(args: argparse.Namespace) -> int:
             dst = _target(src, fixed, folder, args, has_alpha)
             if not args.overwrite and _same_file(src, dst):
                 raise RestorationError(f"output {dst} would overwrite the input {src} (pass --overwrite)")
+            if dst.resolve() in made:  # e.g. a.png and a.jpg with --ext png: keep the first, say so
+                raise RestorationError(f"output {dst} was already written from {made[dst.resolve()]} in this run")
             tiles = tqdm(total=up.count_tiles(img), unit="tile", desc=src.name[:30], leave=False,
                          disable=quiet, file=sys.stderr)
 
@@ -168,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
             out = up.upscale(img, outscale=outscale, progress=progress)
             write_image(dst, out)
             written.append(dst)
+            made[dst.resolve()] = src
         except RestorationError as exc:
             if not folder_mode:
                 raise

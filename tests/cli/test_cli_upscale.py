@@ -97,6 +97,14 @@ def test_broken_file_in_folder_is_skipped_exit_nonzero(env, inputs, tmp_path, ca
     assert (out / "a_out.png").is_file()
 
 
+def test_two_inputs_same_output_name_keeps_the_first(env, inputs, tmp_path, capsys):
+    write_image(inputs / "a.jpg", np.zeros((4, 4, 3), np.uint8))
+    out = tmp_path / "out"
+    assert main(["upscale", "-i", str(inputs), "-o", str(out), "--ext", "png", "-q"]) == 2
+    assert "already written from" in _err(capsys)
+    assert read_image(out / "a_out.png").shape == (8, 8, 3)  # a.jpg comes first in sorted order
+
+
 @pytest.mark.parametrize("case,pattern", [
     ("missing", "input not found"),
     ("zero", "empty file"),
