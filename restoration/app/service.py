@@ -56,6 +56,8 @@ class ModelChoice:
     description: str
     scale: int
     default: bool = False
+    trained_on: str = ""
+    metrics: tuple[tuple[str, Any], ...] = ()
 
 
 def available_models(config: DemoConfig) -> list[ModelChoice]:
@@ -63,7 +65,8 @@ def available_models(config: DemoConfig) -> list[ModelChoice]:
     from restoration.inference import list_models
 
     out = [
-        ModelChoice(m.name, m.name, m.description or f"{m.arch} x{m.scale}", m.scale, m.default)
+        ModelChoice(m.name, m.name, m.description or f"{m.arch} x{m.scale}", m.scale, m.default, m.trained_on,
+                    tuple(m.metrics.items()))
         for m in list_models(config.models_dir)
     ]
     for f in config.model_files:

@@ -90,7 +90,12 @@ def _model_markdown(choice: ModelChoice | None) -> str:
     if choice is None:
         return "_No model installed: add one to the model folder or start with `--model FILE`._"
     scale = f" · ×{choice.scale}" if choice.scale else ""
-    return f"**{choice.name}**{scale} — {choice.description}"
+    text = f"**{choice.name}**{scale} — {choice.description}"
+    if choice.trained_on:
+        text += f"  \ntrained on: {choice.trained_on}"
+    if choice.metrics:
+        text += "  \n" + " · ".join(f"{k}: {v}" for k, v in choice.metrics)
+    return text
 
 
 def sample_images(config: DemoConfig) -> list[str]:
@@ -149,8 +154,10 @@ def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
         note = f"{len(bank)} tasks, {len(names)} groups" if bank_file else f"default bank: {banks.label}"
         return gr.update(choices=names, value=names[0] if names else None), note
 
-    def model_info(name):
-        return _model_markdown(by_name.get(name))
+    def model_changed(name):
+        choice = by_name.get(name)
+        scale = choice.scale if choice is not None and choice.scale else gr.update()
+        return _model_markdown(choice), scale
 
     with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(f"# {TITLE}\nUpload a photo, pick a model, compare before/after. Degradations are tasks: "
@@ -178,7 +185,7 @@ def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
                                        interactive=False)
             if samples:
                 gr.Examples([[s] for s in samples], inputs=[inp], label="Examples")
-        model.change(model_info, model, info, api_name=False, queue=False)
+        model.change(model_changed, model, [info, outscale], api_name=False, queue=False)
         run.click(upscale, [inp, model, outscale, tile, device], [slider, download, stats],
                   api_name="upscale", preprocess=False)
 
@@ -197,8 +204,8 @@ def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
                     group = gr.Dropdown(bank_groups, value=bank_groups[0] if bank_groups else None,
                                         label="Bank group", allow_custom_value=False,
                                         info=None if bank_groups else "this bank has no groups: upload a grouped "
-                                        "bank (restoration tasks group) under 'Bank and crop'")
-                    with gr.Accordion("Bank and crop", open=False):
+                                        "bank (restoration tasks group) under 'Bank, crop and device'")
+                    with gr.Accordion("Bank, crop and device", open=False):
                         bank_file = gr.File(label="Task bank (JSON, optional)", file_types=[".json"])
                         bank_note = gr.Markdown(f"default bank: {banks.label}")
                         crop = gr.Slider(64, 1024, value=256, step=32, label="Crop size (px)")

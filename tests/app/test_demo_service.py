@@ -31,7 +31,13 @@ def cache(config):
 def test_zoo_entries_become_dropdown_choices(config, tiny_zoo, tmp_path):
     choices = available_models(config)
     assert [(c.name, c.scale, c.default) for c in choices] == [("tiny", 4, True)]
-    assert "test model" in choices[0].description
+    assert "test model" in choices[0].description and choices[0].trained_on == "nothing (random weights)"
+    from restoration.app.service import ModelChoice
+    from restoration.app.ui import _model_markdown
+
+    text = _model_markdown(ModelChoice("m", "m", "a model", 2, trained_on="DF2K", metrics=(("PSNR-Y", 27.5),)))
+    assert text.startswith("**m** · ×2 — a model") and "trained on: DF2K" in text and "PSNR-Y: 27.5" in text
+    assert "No model installed" in _model_markdown(None)
     extra = available_models(DemoConfig(models_dir=str(tiny_zoo), model_files=(str(tiny_zoo / "tiny.safetensors"),)))
     assert [c.name for c in extra] == ["tiny", "tiny.safetensors"]  # a file named like a zoo model: full file name
     with pytest.raises(RestorationError, match="model file not found"):
