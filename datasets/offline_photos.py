@@ -16,7 +16,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from restoration.data.offline_photos import list_offline_photos  # noqa: E402
 from restoration.errors import RestorationError  # noqa: E402
 
 
@@ -25,6 +24,9 @@ def collect(output: Path, lossless_only: bool = False, as_png: bool = True, over
     """Copy (or convert to RGB PNG) every available catalogue photo into ``output``; returns the written files."""
     import cv2
     from tqdm import tqdm
+
+    # the catalogue (its package imports BasicSR's registries, so it is loaded only when needed)
+    from restoration.data.offline_photos import list_offline_photos
 
     photos = list_offline_photos(lossless_only=lossless_only)
     if not photos:

