@@ -56,3 +56,14 @@ def rgb():
     import numpy as np
 
     return np.random.default_rng(3).integers(0, 256, (23, 31, 3), dtype=np.uint8)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny networks run fastest on one thread; on a busy shared machine two threads spin and wait (7x slower)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
