@@ -59,7 +59,12 @@ def compute(ref_path: str, img_path: str, crop_border: int = 4, y_channel: bool 
         if not ok:
             out[key], reasons[key] = None, why
             continue
-        out[key] = LPIPSMetric(net, device=_device(device))(img, ref)
+        try:
+            metric = LPIPSMetric(net, device=_device(device))
+        except RestorationError as exc:  # weights present but unusable (corrupt or foreign file)
+            out[key], reasons[key] = None, str(exc)
+            continue
+        out[key] = metric(img, ref)
     out["reasons"] = reasons
     return out
 

@@ -39,7 +39,10 @@ def _lpips_models(nets: Sequence[str], device: str) -> tuple[dict[str, Any], dic
     for net in nets:
         ok, reason = lpips_available(net)
         if ok:
-            models[net] = LPIPSMetric(net, device=device)
+            try:
+                models[net] = LPIPSMetric(net, device=device)
+            except RestorationError as exc:  # a checkpoint that is there but unusable (corrupt, foreign)
+                unavailable[f"lpips_{net}"] = str(exc)
         else:
             unavailable[f"lpips_{net}"] = reason
     return models, unavailable

@@ -98,3 +98,15 @@ def test_missing_weights_are_unavailable_not_random(tmp_path, monkeypatch):
     assert not (tmp_path / "empty").exists()  # nothing was attempted (no download, no empty cache folders)
     with pytest.raises(RestorationError, match="not supported"):
         LPIPSMetric("squeeze")
+
+
+def test_corrupt_checkpoint_is_an_error_not_a_download(tmp_path, monkeypatch):
+    from restoration.metrics import LPIPSMetric
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    bad = lpips_assets.checkpoint_path("alex")
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(RestorationError, match="LPIPS-alex could not load its weights"):
+        LPIPSMetric("alex")
+    assert bad.read_bytes() == b"not a checkpoint"
