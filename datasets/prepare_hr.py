@@ -229,7 +229,13 @@ def prepare(args: argparse.Namespace) -> dict:
     meta.write_text("".join(p + "\n" for p in rel_paths))
     summary = {"images": len(seen), "files": len(rel_paths), "meta_info": str(meta)}
     if args.lmdb:
-        summary["lmdb"] = str(make_lmdb(out, rel_paths, args.compress_level))
+        import contextlib
+
+        with contextlib.ExitStack() as stack:
+            if args.quiet:  # basicsr's writer prints and draws its own progress bar
+                stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+                stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+            summary["lmdb"] = str(make_lmdb(out, rel_paths, args.compress_level))
     return summary
 
 
