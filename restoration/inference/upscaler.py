@@ -31,6 +31,10 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
+def _uniform(plane: np.ndarray) -> bool:
+    return plane.size > 0 and plane.min() == plane.max()
+
+
 class Upscaler:
     """Load a model once and upscale many images with it.
 
@@ -82,7 +86,7 @@ class Upscaler:
         in_ch = self.descriptor.in_channels
         colour = 3 if channels in (3, 4) else 1
         passes = colour if (in_ch == 1 and colour == 3) else 1
-        if channels == 4 and self.alpha == "model":
+        if channels == 4 and self.alpha == "model" and not _uniform(img[:, :, 3]):
             passes += 1
         return passes
 
@@ -145,7 +149,9 @@ class Upscaler:
         out = self._net(np.ascontiguousarray(planes), report)
         h, w = out.shape[:2]
         if alpha is not None:
-            if self.alpha == "model":
+            if _uniform(alpha):  # fully opaque (most RGBA files): nothing to upscale
+                a = np.full((h, w, 1), alpha.flat[0], dtype=alpha.dtype)
+            elif self.alpha == "model":
                 a = self._net(np.ascontiguousarray(alpha), report)
             else:
                 a = cv2.resize(alpha[:, :, 0], (w, h), interpolation=cv2.INTER_CUBIC)[:, :, None]

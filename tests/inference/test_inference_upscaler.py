@@ -52,6 +52,11 @@ def test_rgba_alpha_upscaled_separately(model_file, rgb):
         else:
             assert out[30:50, 40:70, 3].min() == 255 and out[:10, :10, 3].max() == 0
     assert Upscaler(model_file, alpha="model").count_tiles(rgba) == 2
+    opaque = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    up = Upscaler(model_file)
+    assert up.count_tiles(opaque) == 1
+    out = up.upscale(opaque)
+    assert (out[:, :, 3] == 255).all() and np.array_equal(out[:, :, :3], up.upscale(rgb))
 
 
 def test_16bit_in_16bit_out(model_file, rgb):
