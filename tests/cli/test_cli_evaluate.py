@@ -137,3 +137,13 @@ def test_lpips_column_with_real_weights(setup, tmp_path):
     bic = cv2.resize(lq, hr.shape[1::-1], interpolation=cv2.INTER_CUBIC)
     assert row["bicubic"]["lpips_alex"] == pytest.approx(LPIPSMetric("alex")(bic, hr), abs=1e-6)
     assert 0 < result["summary"]["g_light"]["model"]["lpips_alex"] < 2
+
+
+def test_shipped_option_files_are_valid():
+    from restoration.cli.evaluate import load_options
+
+    files = sorted((Path(__file__).resolve().parents[2] / "options" / "test").glob("evaluate_*.yml"))
+    assert files
+    for f in files:
+        opts = load_options(str(f))
+        assert opts["testset"] and opts["output"] and set(opts["lpips"]) <= {"alex", "vgg"}
