@@ -98,8 +98,10 @@ def default_model(models_dir_: str | os.PathLike | None = None) -> ModelInfo:
             return info
     root = models_dir(models_dir_)
     known = ", ".join(m.name for m in models) or "none"
+    where = (f"manifest {root / MANIFEST} marks none" if (root / MANIFEST).is_file()
+             else f"there is no {root / MANIFEST}")
     raise RestorationError(
-        f"no default model is installed (manifest {root / MANIFEST} marks none; installed models: {known}); "
+        f"no default model is installed ({where}; installed models: {known}); "
         "pass a model name (-n) or a weight file (--model-path)"
     )
 
