@@ -75,19 +75,21 @@ def _base_model(args, out: Path):
     kwargs = dict(num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=16, upscale=4, act_type="prelu")
     net = SRVGGNetCompact(**kwargs)
     opt = torch.optim.Adam(net.parameters(), lr=args.base_lr, betas=(0.9, 0.99))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.base_iters, eta_min=args.base_lr / 10)
     space = DegradationSpace.from_opt(None)
     rng = np.random.default_rng(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     t0 = time.perf_counter()
     for it in range(args.base_iters):
-        gt = source.gt_regions(args.batch, gen)
-        lq = degrade(gt, [space.sample(rng) for _ in range(args.batch)], generator=gen)
+        gt = source.gt_regions(args.base_batch, gen)
+        lq = degrade(gt, [space.sample(rng) for _ in range(args.base_batch)], generator=gen)
         p = args.patch // 4
         y = int(torch.randint(0, lq.shape[-1] - p + 1, (1,), generator=gen))
         loss = (net(lq[..., y:y + p, y:y + p]) - gt[..., 4 * y:4 * (y + p), 4 * y:4 * (y + p)]).abs().mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
+        sched.step()
         if it % 100 == 0:
             print(f"base training {it}/{args.base_iters} loss {loss.item():.4f}", flush=True)
     secs = time.perf_counter() - t0
@@ -112,6 +114,16 @@ def _probe_phase(args, net, name: str, cfg, out: Path) -> dict:
     return _done(path)
 
 
+def _Bicubic():
+    import torch
+
+    class Bicubic(torch.nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False)
+
+    return Bicubic()
+
+
 def _long_worker(args_dict: dict, out: str) -> None:
     """(b): long single-task fine-tunes and their PSNR-Y gains, one JSONL line per task."""
     from types import SimpleNamespace
@@ -132,10 +144,11 @@ def _long_worker(args_dict: dict, out: str) -> None:
         t0 = time.perf_counter()
         lq = validation_lq(val_gt, bank[i], args.seed)
         before = psnr_y(net, lq, gt_u8)
-        tuned = finetune(net, [bank[i]], source, args.long_iters, batch_size=args.batch, lr=args.lr,
+        bicubic = psnr_y(_Bicubic(), lq, gt_u8)
+        tuned = finetune(net, [bank[i]], source, args.long_iters, batch_size=args.long_batch, lr=args.lr,
                          seed=args.seed + 1000 + i)
         after = psnr_y(tuned, lq, gt_u8)
-        _append(path, {"index": i, "task_id": bank[i].task_id, "psnr_before": before, "psnr_after": after,
+        _append(path, {"index": i, "task_id": bank[i].task_id, "psnr_bicubic": bicubic, "psnr_before": before, "psnr_after": after,
                        "gain": after - before, "seconds": time.perf_counter() - t0})
         print(f"long: task {i} gain {after - before:+.3f} dB ({time.perf_counter() - t0:.0f} s)", flush=True)
 
@@ -159,12 +172,14 @@ def main(argv=None) -> int:
     ap.add_argument("--base", default="", help="a trained model file (default: train one here)")
     ap.add_argument("--tasks", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=4, help="probe batch size")
+    ap.add_argument("--long-batch", type=int, default=2, help="batch size of the long fine-tunes")
+    ap.add_argument("--base-batch", type=int, default=4)
     ap.add_argument("--patch", type=int, default=48, help="GT training patch (LQ = patch / 4)")
     ap.add_argument("--degrade-size", type=int, default=80, help="GT region that is degraded before cropping")
     ap.add_argument("--lr", type=float, default=2e-4)
-    ap.add_argument("--base-iters", type=int, default=500)
-    ap.add_argument("--base-lr", type=float, default=5e-4)
+    ap.add_argument("--base-iters", type=int, default=2500)
+    ap.add_argument("--base-lr", type=float, default=1e-3, help="cosine-decayed to a tenth")
     ap.add_argument("--iters", type=int, default=100)
     ap.add_argument("--window", type=int, default=10)
     ap.add_argument("--fast", default="16:4:2e-4,16:4:1e-3", help="fast recipes ITERS:WINDOW:LR, comma separated")
@@ -195,7 +210,7 @@ def main(argv=None) -> int:
                                                                **common), out)
     report: dict = {"device": "cpu", "threads_per_process": 1, "arch": "SRVGGNetCompact(num_feat=64, num_conv=16)",
                     "tasks": args.tasks, "batch": args.batch, "patch": args.patch, "degrade_size": args.degrade_size,
-                    "base_iters": args.base_iters, "base_train_seconds": base_secs,
+                    "base_iters": args.base_iters, "base_train_seconds": base_secs, "long_batch": args.long_batch,
                     "faithful": {"iters": args.iters, "window": args.window, "lr": args.lr,
                                  "sec_per_task": sum(r["seconds"] for r in faithful.values()) / len(faithful)},
                     "fast": []}
@@ -218,6 +233,8 @@ def main(argv=None) -> int:
         report["long"] = {"tasks": len(common_ids), "iters": args.long_iters,
                           "spearman_neg_indicator_vs_gain": float(spearmanr(ind, gain)[0]),
                           "mean_gain_db": sum(gain) / len(gain),
+                          "base_minus_bicubic_db": sum(long[i]["psnr_before"] - long[i]["psnr_bicubic"]
+                                                       for i in common_ids) / len(common_ids),
                           "sec_per_task": sum(long[i]["seconds"] for i in common_ids) / len(common_ids)}
     (out / "report.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

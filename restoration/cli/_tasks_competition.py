@@ -1,0 +1,144 @@
+"""``restoration tasks probe | group | report``: the TGSR task-competition pipeline (Step A, Step B, summary).
+
+Heavy imports (torch, basicsr, matplotlib) happen inside the actions.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _bar(desc: str, total: int, initial: int = 0, unit: str = "it"):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True, file=sys.stderr,
+                disable=None)
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    out = {}
+    if getattr(args, "model", None):
+        out["model"] = args.model
+    if getattr(args, "device", None):
+        out["device"] = args.device
+    return out
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from restoration.mtl.competition_options import load_task_options
+    from restoration.mtl.competition_store import parse_shard
+    from restoration.mtl.probe_run import run_probe_job
+
+    opt = load_task_options(args.opt, _overrides(args))
+    shard = parse_shard(args.shard)
+    bars = []
+
+    def progress(total: int, done: int):
+        bar = _bar(f"probe{' (fast)' if args.fast else ''} shard {shard[0]}/{shard[1]}", total, done, "task")
+        bars.append(bar)
+        return lambda: bar.update(1)
+
+    try:
+        res = run_probe_job(opt, fast=args.fast, shard=shard, resume=args.resume, execution=args.execution,
+                            progress=progress)
+    except KeyboardInterrupt:
+        for b in bars:
+            b.close()
+        print("restoration tasks probe: interrupted; finished tasks are saved, re-run with --resume", file=sys.stderr)
+        return 130
+    for b in bars:
+        b.close()
+    print(f"probed {res['probed']} task(s), {res['skipped']} already done; results in {res['dir']}")
+    if res["summary"] is not None:
+        s = res["summary"]
+        print(f"all {len(s['indicator'])} tasks probed: {len(s['unsatisfactory'])} unsatisfactory "
+              f"(ratio {s['ratio']}); summary in {res['dir'] / 'summary.json'}")
+    else:
+        print("other shards are not finished yet; the summary is written when the last one finishes")
+    return 0
+
+
+def _group(args: argparse.Namespace) -> int:
+    from restoration.mtl.competition_options import load_task_options
+    from restoration.mtl.grouping_run import run_group_job
+
+    opt = load_task_options(args.opt, _overrides(args))
+    bars = []
+
+    def progress(label: str, total: int):
+        if bars:
+            bars[-1].close()
+        bar = _bar(label, total)
+        bars.append(bar)
+
+        def tick(i: int) -> None:
+            bar.update(i - bar.n)
+
+        return tick
+
+    try:
+        res = run_group_job(opt, resume=args.resume, overwrite=args.overwrite, progress=progress)
+    except KeyboardInterrupt:
+        print("restoration tasks group: interrupted; finished rounds are saved, re-run with --resume", file=sys.stderr)
+        return 130
+    finally:
+        for b in bars:
+            b.close()
+    groups = ", ".join(f"{k}: {v}" for k, v in res["groups"].items()) or "none"
+    print(f"{res['unsatisfactory']} unsatisfactory task(s) -> groups {groups}; {res['ungrouped']} left in G0")
+    print(f"grouped task bank: {res['bank']}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from restoration.mtl.report import REPORT_FILES, write_report
+
+    out = Path(args.out)
+    done = [out / f for f in REPORT_FILES]
+    if args.resume and Path(args.bank).is_file() and all(p.is_file() for p in done) and \
+            min(p.stat().st_mtime for p in done) >= Path(args.bank).stat().st_mtime:
+        print(f"report in {out} is up to date with {args.bank}")
+        return 0
+    steps = _bar("report", 1, 0, "file")
+    paths = write_report(args.bank, args.out, overwrite=args.overwrite or args.resume)
+    steps.update(1)
+    steps.close()
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("probe", help="Step A: score every task of a bank with a short single-task fine-tune",
+                              description="Fine-tune a copy of the model on each task alone and record the "
+                                          "indicator (fine-tuned / frozen L1); results are appended per task.")
+    p.add_argument("-opt", "--opt", required=True, help="option file (options/tasks/probe_*.yml)")
+    p.add_argument("--fast", action="store_true", help="the cheap recipe (option block 'fast:') instead of the "
+                                                       "faithful 100-step probe")
+    p.add_argument("--shard", default=None, metavar="I/N", help="probe tasks with index %% N == I (0-based)")
+    p.add_argument("--resume", action="store_true", help="continue: skip tasks already in the results")
+    p.add_argument("--execution", choices=("auto", "loop", "vmap"), default=None,
+                   help="override probe.execution (auto: time both on the first chunk)")
+    p.add_argument("--model", default=None, help="override the option file's model")
+    p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N")
+    p.set_defaults(_task_run=_probe)
+
+    g = subparsers.add_parser("group", help="Step B: group the unsatisfactory tasks by PSNR gain (PIS)",
+                              description="Fine-tune on the unsatisfactory tasks jointly, score each task's PSNR-Y "
+                                          "gain and form groups by thresholds; writes the task bank with groups.")
+    g.add_argument("-opt", "--opt", required=True, help="option file (options/tasks/group_*.yml)")
+    g.add_argument("--resume", action="store_true", help="continue after the last finished round")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing grouped bank")
+    g.add_argument("--model", default=None, help="override the option file's model")
+    g.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N")
+    g.set_defaults(_task_run=_group)
+
+    r = subparsers.add_parser("report", help="figure + Markdown/JSON summary of a grouped task bank")
+    r.add_argument("--bank", required=True, help="task bank written by 'restoration tasks group'")
+    r.add_argument("--out", required=True, help="output folder for report.png, report.md, report.json")
+    r.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    r.add_argument("--resume", action="store_true",
+                   help="keep a report newer than the bank; rewrite a stale one")
+    r.set_defaults(_task_run=_report)

@@ -1,0 +1,105 @@
+"""Step A as a job: load the model, the bank and the GT images from an option file, probe this shard's tasks,
+append each result to the shard's JSONL file, and write ``summary.json`` once every task of the bank is done.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Callable
+
+from restoration.errors import OptionError, RestorationError
+from restoration.mtl.competition import ProbeConfig, run_probe, select_unsatisfactory
+from restoration.mtl.competition_options import load_or_sample_bank, resolve_device
+from restoration.mtl.competition_store import ShardWriter, read_header, read_results
+
+# Our fast recipe (see docs/BENCHMARKS.md, "Task competition"): fewer steps with a larger step size, a shorter
+# averaging window; frozen-model losses are only computed inside the window (as in the faithful probe).
+FAST_DEFAULTS = {"iters": 16, "window": 4, "lr": 1e-3}
+
+
+def probe_config(opt: dict, fast: bool) -> ProbeConfig:
+    """The faithful recipe from ``probe:``; with ``fast`` the ``fast:`` block (or our defaults) on top."""
+    base = dict(opt.get("probe") or {})
+    if fast:
+        base.update(FAST_DEFAULTS)
+        base.update(opt.get("fast") or {})
+    return ProbeConfig.from_opt(base, "fast" if fast else "probe")
+
+
+def probe_dir(opt: dict, fast: bool) -> Path:
+    return Path(opt["output"]) / ("probe_fast" if fast else "probe")
+
+
+def bank_digest(bank) -> str:
+    return hashlib.sha256("\n".join(t.task_id for t in bank).encode()).hexdigest()[:16]
+
+
+def load_base(model: str, device: str):
+    """(net, descriptor) from a model file or zoo name (safetensors or BasicSR .pth, loaded safely)."""
+    from restoration.inference import load_model
+
+    if not model:
+        raise OptionError("model: a trained model file is required (safetensors or BasicSR .pth)")
+    return load_model(model, device=device)
+
+
+def summarise(out_dir: Path, n_tasks: int, ratio: float) -> dict | None:
+    """Write ``summary.json`` (indicator per task, the unsatisfactory set) when all tasks are probed."""
+    results = read_results(out_dir)
+    if len(results) < n_tasks:
+        return None
+    indicator = {i: float(results[i]["indicator"]) for i in range(n_tasks)}
+    summary = {"header": read_header(out_dir), "ratio": ratio, "indicator": [indicator[i] for i in range(n_tasks)],
+               "unsatisfactory": select_unsatisfactory(indicator, ratio),
+               "seconds_per_task": sum(float(r.get("seconds", 0.0)) for r in results.values()) / n_tasks}
+    tmp = out_dir / "summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=1))
+    tmp.replace(out_dir / "summary.json")
+    return summary
+
+
+def run_probe_job(opt: dict, *, fast: bool = False, shard: tuple[int, int] = (0, 1), resume: bool = False,
+                  execution: str | None = None,
+                  progress: Callable[[int, int], Callable[[], None]] | None = None) -> dict:
+    """Probe this shard's unfinished tasks. ``progress(total, done)`` returns a per-task tick callback.
+
+    Returns ``{"probed": n, "skipped": n, "summary": dict | None, "dir": Path}``.
+    """
+    import torch
+
+    from restoration.inference.files import sha256_file
+    from restoration.mtl.competition_data import PatchSource, load_gt
+
+    cfg = probe_config(opt, fast)
+    if execution:
+        cfg.execution = execution
+    device = resolve_device(opt["device"])
+    bank = load_or_sample_bank(opt["bank"])
+    net, desc = load_base(opt.get("model", ""), device)
+    model_hash = sha256_file(desc.path)[:16] if desc.path and Path(desc.path).is_file() else desc.name
+    header = {"fingerprint": hashlib.sha256(
+        f"{cfg.fingerprint()}:{bank_digest(bank)}:{model_hash}:{json.dumps(opt.get('gt'), sort_keys=True)}"
+        .encode()).hexdigest()[:16],
+        "recipe": "fast" if fast else "faithful", "config": {k: v for k, v in vars(cfg).items()},
+        "bank": str(opt["bank"]["path"]), "num_tasks": len(bank), "model": desc.path, "arch": desc.summary()}
+    out_dir = probe_dir(opt, fast)
+    writer = ShardWriter(out_dir, shard, header, resume)
+    mine = [i for i in range(len(bank)) if i % shard[1] == shard[0]]
+    todo = [(i, bank[i]) for i in mine if i not in writer.done]
+    train, _ = load_gt(opt.get("gt"))
+    if desc.scale != cfg.scale:
+        raise RestorationError(f"the model upscales x{desc.scale}, the probe recipe says scale {cfg.scale}")
+    source = PatchSource([im for _, im in train], cfg.patch_size, cfg.degrade_size, cfg.scale, device)
+    tick = progress(len(mine), len(mine) - len(todo)) if progress else None
+    torch.backends.cudnn.benchmark = device.startswith("cuda")
+
+    def store(res) -> None:
+        writer.append(res.to_json())
+        if tick:
+            tick()
+
+    for _ in run_probe(net, todo, source, cfg, on_result=store):
+        pass
+    summary = summarise(out_dir, len(bank), float(opt["select"]["ratio"]))
+    return {"probed": len(todo), "skipped": len(mine) - len(todo), "summary": summary, "dir": out_dir}
