@@ -59,6 +59,8 @@ def launch(config: DemoConfig, host: str = "127.0.0.1", port: int = 7860, block:
             max_file_size=int(config.max_pixels) * 16 + (16 << 20),  # 16 bytes/px covers 16-bit RGBA raw formats
         )
     except OSError as exc:
+        if "empty port" in str(exc):  # gradio's wording for "address in use"
+            raise RestorationError(f"port {port} on {host} is in use: choose another with --port") from None
         raise RestorationError(f"cannot serve the demo on {host}:{port}: {exc}") from None
     t_ready = time.perf_counter()
     import threading
