@@ -1,0 +1,93 @@
+"""Checkpoint I/O and per-sample losses shared by the training models.
+
+Weights and training states are read with ``torch.load(weights_only=True)`` (never arbitrary unpickling);
+training states hold only tensors, numbers, strings, lists and dicts (plus BasicSR's scheduler Counter, allowed
+explicitly).
+"""
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from basicsr.utils import get_root_logger
+
+from restoration.errors import OptionError, RestorationError
+
+
+def safe_load(path: str | os.PathLike) -> dict:
+    """``torch.load`` restricted to plain data; a pickle with code is refused with a clear error."""
+    try:
+        with torch.serialization.safe_globals([Counter]):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise OptionError(f"{path} does not exist") from None
+    except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
+        raise RestorationError(f"cannot load {path} safely (weights_only): {str(exc).splitlines()[0]}") from None
+
+
+def load_checkpoint(net: torch.nn.Module, path: str | os.PathLike, strict: bool = True,
+                    param_key: str | None = "params") -> None:
+    """Load BasicSR-style weights (``{params, params_ema}`` or a bare state dict; ``.safetensors`` too)."""
+    if str(path).endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = safe_load(path)
+        if param_key is not None and isinstance(state, dict):
+            if param_key in state:
+                state = state[param_key]
+            elif "params" in state:
+                state = state["params"]
+            elif "params_ema" in state:
+                state = state["params_ema"]
+    state = {(k[7:] if k.startswith("module.") else k): v for k, v in state.items()}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if strict and (missing or unexpected):
+        raise RestorationError(f"{path}: weights do not fit {type(net).__name__} (missing {missing[:3]}, "
+                               f"unexpected {unexpected[:3]}); check network_g or set path.strict_load_g: false")
+    get_root_logger().info(f"Loaded {type(net).__name__} from {path} [{param_key}]")
+
+
+def pixel_loss_per_sample(out: torch.Tensor, target: torch.Tensor, loss_opt: dict) -> torch.Tensor:
+    """Per-sample pixel loss ``[B]`` (mean over C, H, W) times ``loss_weight``: L1Loss, MSELoss, CharbonnierLoss."""
+    kind = loss_opt.get("type", "L1Loss")
+    weight = float(loss_opt.get("loss_weight", 1.0))
+    if kind == "L1Loss":
+        d = (out - target).abs()
+    elif kind == "MSELoss":
+        d = (out - target) ** 2
+    elif kind == "CharbonnierLoss":
+        d = torch.sqrt((out - target) ** 2 + float(loss_opt.get("eps", 1e-12)))
+    else:
+        raise OptionError(f"train.pixel_opt.type: {kind!r} is not supported (L1Loss, MSELoss, CharbonnierLoss)")
+    return d.flatten(1).mean(1) * weight
+
+
+def gan_loss_per_sample(pred: torch.Tensor, target_is_real: bool, gan_type: str) -> torch.Tensor:
+    """Per-sample GAN loss ``[B]`` (mean over the discriminator's output map)."""
+    pred = pred.flatten(1)
+    if gan_type == "vanilla":
+        target = torch.ones_like(pred) if target_is_real else torch.zeros_like(pred)
+        return F.binary_cross_entropy_with_logits(pred, target, reduction="none").mean(1)
+    if gan_type == "lsgan":
+        return ((pred - float(target_is_real)) ** 2).mean(1)
+    if gan_type == "hinge":  # generator side uses -D(x)
+        return (-pred).mean(1) if target_is_real else F.relu(1 + pred).mean(1)
+    raise OptionError(f"train.gan_opt.gan_type: {gan_type!r} is not supported (vanilla, lsgan, hinge)")
+
+
+def save_training_state(model, epoch: int, current_iter: int) -> Path:
+    """BasicSR's state (epoch, iter, optimisers, schedulers) plus ``extra`` (balancer, RNG, sampler, queue)."""
+    state = {"epoch": epoch, "iter": current_iter,
+             "optimizers": [o.state_dict() for o in model.optimizers],
+             "schedulers": [s.state_dict() for s in model.schedulers],
+             "extra": model.extra_training_state()}
+    path = Path(model.opt["path"]["training_states"]) / f"{current_iter}.state"
+    tmp = path.with_suffix(".state.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # a crash mid-write never leaves a truncated state behind
+    return path
