@@ -147,28 +147,31 @@ def main() -> None:
         degrade(gt, tasks, gen)
 
     mixes = ["random", "bank", "shared"]
-    times: dict[str, list[float]] = {"reference": [], **{m: [] for m in mixes}}
+    names = ["reference"] + mixes
+    wall: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
     for it in range(args.iters + 1):  # the first round warms up caches and is not counted
-        for name in ["reference"] + mixes:
+        for name in names:
             _sync(device)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             if name == "reference":
                 reference(gt, jpeger)
             else:
                 ours(name)
             _sync(device)
             if it:
-                times[name].append(time.perf_counter() - t0)
+                wall[name].append(time.perf_counter() - t0)
+                cpu[name].append(time.process_time() - c0)
 
-    ref_sps = args.batch / statistics.median(times["reference"])
+    med = {n: statistics.median(wall[n]) for n in names}
+    med_cpu = {n: statistics.median(cpu[n]) for n in names}
     print(f"device {device}, torch threads {torch.get_num_threads()}, batch {args.batch}x3x{args.size}x{args.size}, "
-          f"{args.iters} timed batches each (medians)")
-    print(f"{'path':34s} {'s/batch':>8s} {'samples/s':>10s} {'x reference':>12s}")
-    print(f"{'basicsr reference (dataset+feed_data)':34s} {statistics.median(times['reference']):8.3f} "
-          f"{ref_sps:10.1f} {1.0:12.2f}")
-    for m in mixes:
-        sps = args.batch / statistics.median(times[m])
-        print(f"{'degrade, ' + m + ' tasks':34s} {statistics.median(times[m]):8.3f} {sps:10.1f} {sps / ref_sps:12.2f}")
+          f"{args.iters} timed batches per path (medians; CPU = process time, less sensitive to other load)")
+    print(f"{'path':38s} {'s/batch':>8s} {'samples/s':>10s} {'x ref':>7s} {'CPU s/batch':>12s} {'x ref (CPU)':>12s}")
+    labels = {"reference": "basicsr reference (dataset+feed_data)", **{m: f"degrade, {m} tasks" for m in mixes}}
+    for n in names:
+        print(f"{labels[n]:38s} {med[n]:8.3f} {args.batch / med[n]:10.1f} {med['reference'] / med[n]:7.2f} "
+              f"{med_cpu[n]:12.3f} {med_cpu['reference'] / med_cpu[n]:12.2f}")
 
 
 if __name__ == "__main__":

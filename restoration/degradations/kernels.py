@@ -156,6 +156,25 @@ def _kernel_cached(kernel: Kernel) -> np.ndarray:
     return k
 
 
+@lru_cache(maxsize=8192)
+def _vector_cached(kernel: Kernel) -> np.ndarray | None:
+    if kernel.kind != "iso":
+        return None
+    ax = np.arange(-(kernel.size // 2), kernel.size // 2 + 1, dtype=np.float64)
+    g = np.exp(-0.5 * ax * ax / (kernel.sigma_x * kernel.sigma_x))
+    g = g / g.sum()
+    g.setflags(write=False)
+    return g
+
+
+def kernel_vector(kernel: Kernel) -> np.ndarray | None:
+    """The 1-D factor v of a separable kernel (kernel == outer(v, v)), or None when it is not separable.
+
+    Only isotropic Gaussians qualify: exp(-(x²+y²)/2σ²) = exp(-x²/2σ²)·exp(-y²/2σ²), exactly.
+    """
+    return _vector_cached(kernel)
+
+
 def kernel_array(kernel: Kernel, pad_to: int = 0) -> np.ndarray:
     """The normalised float64 kernel, zero-padded (centred) to ``pad_to`` when that is larger."""
     k = _kernel_cached(kernel)

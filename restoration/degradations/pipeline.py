@@ -1,10 +1,11 @@
 """Batched torch synthesis of LQ images from GT images and degradation tasks (Real-ESRGAN order of operations).
 
-Why batched: the hot path of training is one ``degrade`` call per batch. Ops whose shapes agree across the
-batch run once for everyone (first blur as one grouped convolution with per-sample kernels, JPEG on a padded
-stack with per-sample qualities, final sinc); ops whose output size depends on the task (resizes, noise on
-resized images) run once per group of samples that share a task. All randomness (noise realisations) comes
-from the caller's ``torch.Generator``, so the same seed gives the same LQ (bit-identical on CPU).
+Why batched: the hot path of training is one ``degrade`` call per batch. Samples sharing a task form a group
+that goes through every op together. Across groups, the blurs run as few grouped convolutions with per-item
+kernels on a shared canvas (blur.py) and JPEG runs on zero-padded stacks with per-sample qualities (jpeg.py);
+only the resizes and noise, whose output size or statistics depend on the task, run once per group. All
+randomness (noise realisations) comes from the caller's ``torch.Generator``: same seed, same LQ (bit-identical
+on CPU).
 """
 from __future__ import annotations
 
@@ -15,116 +16,15 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from restoration.degradations.blur import blur_many
 from restoration.degradations.jpeg import jpeg as _jpeg_codec
-from restoration.degradations.kernels import Kernel, kernel_array
-from restoration.degradations.task import DegradationTask, Noise, Resize
+from restoration.degradations.task import DegradationTask, Noise
 from restoration.errors import RestorationError
 
 _GRAY = (0.2989, 0.587, 0.114)  # luma weights of torchvision's rgb_to_grayscale (used by Real-ESRGAN's noise)
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
-def _kernel_stack(kernels: Sequence[Kernel], device: torch.device) -> torch.Tensor:
-    """(n, K, K) float32, each kernel zero-padded to the largest size K (same result as its own size)."""
-    size = max(k.size for k in kernels)
-    arr = np.stack([kernel_array(k, pad_to=size) for k in kernels]).astype(np.float32)
-    return torch.from_numpy(arr).to(device)
-
-
-def _filter(x: torch.Tensor, kernels: torch.Tensor, step: str) -> torch.Tensor:
-    """Reflect-padded 2-D correlation. ``kernels``: (1, K, K) shared by all samples or (n, K, K) one per sample."""
-    n, c, h, w = x.shape
-    k = kernels.shape[-1]
-    p = k // 2
-    if p >= h or p >= w:
-        raise RestorationError(
-            f"image of {h}x{w} px is too small for the {k}x{k} kernel at the {step} step (reflect padding needs "
-            f"more than {p} px per side); use larger GT images or smaller kernels (kernel_range)")
-    xp = F.pad(x, (p, p, p, p), mode="reflect")
-    # Always the depthwise (groups = n*c) form: on CPU it is many times faster than a 1-in/1-out convolution
-    # over n*c images, which torch runs through im2col.
-    weight = kernels.expand(n, k, k) if kernels.shape[0] == 1 else kernels
-    weight = weight.repeat_interleave(c, dim=0).unsqueeze(1)
-    out = F.conv2d(xp.reshape(1, n * c, h + 2 * p, w + 2 * p), weight, groups=n * c)
-    return out.view(n, c, h, w)
-
-
-def _conv_cost(items: list[torch.Tensor], kernels: Sequence[Kernel], bucket: list[int]) -> float:
-    """Rough time of one depthwise convolution over a canvas holding ``bucket``: multiply-adds divided by an
-    efficiency that grows with the channel count (measured on CPU: ~7 GMAC/s at 3 channels, ~30 at 48), plus a
-    fixed per-call overhead."""
-    rows = sum(items[j].shape[0] for j in bucket)
-    ch = rows * items[bucket[0]].shape[1]
-    k = max(kernels[j].size for j in bucket)
-    macs = ch * max(items[j].shape[-2] for j in bucket) * max(items[j].shape[-1] for j in bucket) * k * k
-    return macs * (ch + 12) / ch + 2e6
-
-
-def _blur_many(items: list[torch.Tensor], kernels: Sequence[Kernel], step: str) -> list[torch.Tensor]:
-    """Blur several (n_i, 3, h_i, w_i) tensors, each with its own kernel, in few grouped convolutions.
-
-    On CPU a depthwise convolution over 3 channels runs ~5x slower per multiply-add than one over dozens, so
-    items are stacked on a zero canvas, each reflect-padded by its own radius (a kernel zero-padded to a larger
-    size gives the same output), and blurred by one grouped convolution. Which items share a canvas is decided
-    by a cost model (canvas padding and kernel padding waste against per-call efficiency, see _conv_cost).
-    """
-    if not items:
-        return []
-    for x, k in zip(items, kernels):
-        h, w = x.shape[-2:]
-        if k.size // 2 >= h or k.size // 2 >= w:
-            raise RestorationError(
-                f"image of {h}x{w} px is too small for the {k.size}x{k.size} kernel at the {step} step (reflect "
-                f"padding needs more than {k.size // 2} px per side); use larger GT images or smaller kernels "
-                "(kernel_range)")
-    buckets: list[list[int]] = []
-    costs: list[float] = []
-    order = sorted(range(len(items)), key=lambda i: (-kernels[i].size, -items[i].shape[-2] * items[i].shape[-1]))
-    for i in order:  # greedy: join the bucket where adding costs least, if that beats a convolution of its own
-        alone = _conv_cost(items, kernels, [i])
-        best, best_extra = None, alone
-        for bi, b in enumerate(buckets):
-            extra = _conv_cost(items, kernels, b + [i]) - costs[bi]
-            if extra < best_extra:
-                best, best_extra = bi, extra
-        if best is None:
-            buckets.append([i])
-            costs.append(alone)
-        else:
-            buckets[best].append(i)
-            costs[best] += best_extra
-    out: list[torch.Tensor | None] = [None] * len(items)
-    for b in buckets:
-        if len(b) == 1:
-            j = b[0]
-            out[j] = _filter(items[j], _kernel_stack([kernels[j]], items[j].device), step)
-            continue
-        K = max(kernels[j].size for j in b)
-        P = K // 2
-        hc, wc = max(items[j].shape[-2] for j in b), max(items[j].shape[-1] for j in b)
-        rows = sum(items[j].shape[0] for j in b)
-        c = items[b[0]].shape[1]
-        canvas = items[b[0]].new_zeros((rows, c, hc + 2 * P, wc + 2 * P))
-        weight = _kernel_stack([kernels[j] for j in b], items[b[0]].device)  # all zero-padded to K
-        reps = torch.tensor([items[j].shape[0] * c for j in b], device=weight.device)
-        weight = weight.repeat_interleave(reps, dim=0).unsqueeze(1)
-        r = 0
-        for j in b:
-            n, _, h, w = items[j].shape
-            p = kernels[j].size // 2
-            o = P - p
-            canvas[r:r + n, :, o:o + h + 2 * p, o:o + w + 2 * p] = F.pad(items[j], (p, p, p, p), mode="reflect")
-            r += n
-        res = F.conv2d(canvas.view(1, rows * c, hc + 2 * P, wc + 2 * P), weight, groups=rows * c)
-        res = res.view(rows, c, hc, wc)
-        r = 0
-        for j in b:
-            n, _, h, w = items[j].shape
-            out[j] = res[r:r + n, :, :h, :w]
-            r += n
-    return out  # type: ignore[return-value]
-
-
 def _resize(x: torch.Tensor, size: tuple[int, int] | None, factor: float | None, mode: str, step: str) -> torch.Tensor:
     if size is not None:
         if size[0] < 1 or size[1] < 1:
@@ -247,12 +147,22 @@ def resolve_tasks(tasks, batch: int, bank=None) -> list[DegradationTask]:
     return tasks
 
 
-def degrade(gt: torch.Tensor, tasks: Sequence[DegradationTask] | torch.Tensor,
-            generator: torch.Generator | None = None, scale: int = 4, bank=None) -> torch.Tensor:
+def random_tasks(n: int, generator: torch.Generator | None = None, space=None) -> list[DegradationTask]:
+    """``n`` fresh tasks (group G0) from ``space``, seeded by one draw from ``generator`` (reproducible)."""
+    from restoration.degradations.space import space_from_any
+
+    device = generator.device if generator is not None else torch.device("cpu")
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=device).item())
+    return space_from_any(space).sample_many(n, np.random.default_rng(seed))
+
+
+def degrade(gt: torch.Tensor, tasks: Sequence[DegradationTask] | torch.Tensor | str,
+            generator: torch.Generator | None = None, scale: int = 4, bank=None, space=None) -> torch.Tensor:
     """Synthesise LQ images: ``gt`` (B, 3, H, W) in [0, 1] → (B, 3, H//scale, W//scale), values k/255.
 
-    ``tasks``: one task per sample (equal tasks are processed together), or bank indices with ``bank``.
-    ``generator`` supplies every noise realisation; None uses torch's global generator.
+    ``tasks``: one task per sample (equal tasks are processed together); bank indices (tensor/array) with
+    ``bank``; or ``"random"``: a fresh task per sample from ``space`` (default Real-ESRGAN), i.e. group G0, drawn
+    from a seed taken from ``generator``. ``generator`` supplies every random draw; None uses torch's global one.
     Runs on ``gt``'s device without gradients.
     """
     if not isinstance(gt, torch.Tensor) or gt.ndim != 4 or gt.shape[1] != 3:
@@ -265,7 +175,13 @@ def degrade(gt: torch.Tensor, tasks: Sequence[DegradationTask] | torch.Tensor,
     b, _, H, W = gt.shape
     if H // scale < 1 or W // scale < 1:
         raise RestorationError(f"degrade: a {H}x{W} image is smaller than the scale factor {scale}")
-    task_list = resolve_tasks(tasks, b, bank)
+    if isinstance(tasks, str):
+        if tasks != "random":
+            raise RestorationError(f"degrade: tasks must be DegradationTask objects, bank indices or 'random', "
+                                   f"got {tasks!r}")
+        task_list = random_tasks(b, generator, space)
+    else:
+        task_list = resolve_tasks(tasks, b, bank)
     if b == 0:
         return gt.new_zeros((0, 3, H // scale, W // scale))
     with torch.no_grad():
@@ -300,7 +216,7 @@ def _run(x: torch.Tensor, tasks: list[DegradationTask], gen: torch.Generator | N
 
     # 1st stage: blur (canvas-batched), then resize + noise per task (output size depends on the task), JPEG
     parts = [index[t].take(x) if len(keys) > 1 else x for t in keys]
-    parts = _blur_many(parts, [t.blur1 for t in keys], "first blur")
+    parts = blur_many(parts, [t.blur1 for t in keys], "first blur")
     for gi, t in enumerate(keys):
         if t.resize1.direction != "keep":
             parts[gi] = _resize(parts[gi], None, t.resize1.scale, t.resize1.mode, "first resize")
@@ -309,7 +225,7 @@ def _run(x: torch.Tensor, tasks: list[DegradationTask], gen: torch.Generator | N
 
     # 2nd stage: optional blur, resize relative to the final LR size, noise
     blurred = [gi for gi, t in enumerate(keys) if t.blur2 is not None]
-    for gi, y in zip(blurred, _blur_many([parts[gi] for gi in blurred], [keys[gi].blur2 for gi in blurred],
+    for gi, y in zip(blurred, blur_many([parts[gi] for gi in blurred], [keys[gi].blur2 for gi in blurred],
                                           "second blur")):
         parts[gi] = y
     for gi, t in enumerate(keys):
@@ -323,7 +239,7 @@ def _run(x: torch.Tensor, tasks: list[DegradationTask], gen: torch.Generator | N
     lr = (H // scale, W // scale)
     parts = [_resize(parts[gi], lr, None, t.final_mode, "final resize") for gi, t in enumerate(keys)]
     sinc = [gi for gi, t in enumerate(keys) if t.final_sinc is not None]
-    for gi, y in zip(sinc, _blur_many([parts[gi] for gi in sinc], [keys[gi].final_sinc for gi in sinc],
+    for gi, y in zip(sinc, blur_many([parts[gi] for gi in sinc], [keys[gi].final_sinc for gi in sinc],
                                        "final sinc")):
         parts[gi] = y
     early = [gi for gi, t in enumerate(keys) if t.final_order == "resize_sinc_jpeg"]

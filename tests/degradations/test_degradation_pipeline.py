@@ -248,6 +248,10 @@ def test_bank_indices_and_random_tasks(photos):
     assert torch.equal(by_task, by_index)
     fresh = DegradationSpace().sample_many(3, np.random.default_rng(0))  # group G0: a fresh task per sample
     assert degrade(gt, fresh, torch.Generator().manual_seed(0)).shape == (3, 3, 24, 24)
+    r1 = degrade(gt, "random", torch.Generator().manual_seed(9))
+    r2 = degrade(gt, "random", torch.Generator().manual_seed(9))
+    r3 = degrade(gt, "random", torch.Generator().manual_seed(10))
+    assert torch.equal(r1, r2) and not torch.equal(r1, r3)
 
 
 def test_input_errors_are_one_clear_message():
