@@ -176,6 +176,25 @@ class MeanBalancer(Balancer):
         return {"weights": gcnt / total, "losses": losses, "counts": gcnt}
 
 
+def log_scalars(info: dict, names: Sequence[str] | None = None, prefix: str = "balancing/") -> dict[str, float]:
+    """Flatten a ``backward`` info dict into scalars for tensorboard: per-key weights and gradient norms
+    (named by ``names``, e.g. group names; keys with no sample are skipped) and the conflict summary
+    (``cos_mean_neg`` = mean over key pairs of min(cos, 0), ``cos_min``, ``conflict_frac``, ``update_norm``)."""
+    out: dict[str, float] = {}
+    counts = info.get("counts")
+    for field, tag in (("weights", "w"), ("grad_norms", "grad_norm")):
+        vals = info.get(field)
+        if vals is None:
+            continue
+        for k, v in enumerate(vals.tolist()):
+            if counts is None or float(counts[k]) > 0:
+                out[f"{prefix}{tag}/{names[k] if names is not None and k < len(names) else k}"] = float(v)
+    for key in ("cos_mean_neg", "cos_min", "conflict_frac", "update_norm"):
+        if key in info:
+            out[prefix + key] = float(info[key])
+    return out
+
+
 # ----------------------------------------------------------------------------------------------------------
 # registry / factory
 def _registry() -> dict[str, type[Balancer]]:

@@ -255,11 +255,16 @@ class FAMO(WeightingBalancer):
     keys, ``D_k = L_k - L*_k + eps``, ``c = sum z_k / D_k`` (the gradient of ``sum z_k log D_k / c``).
     ``after_step`` gets the losses re-evaluated on the same batch after the optimiser step:
     ``delta_k = log D_k(before) - log D_k(after)``, and ``xi`` takes an Adam step (L2 ``gamma``) on
-    ``J_softmax^T delta = z * (delta - z.delta)``."""
+    ``J_softmax^T delta = z * (delta - z.delta)``. ``reevaluate: false`` skips the extra forward: the next
+    step's losses (on a new batch) stand in for the re-evaluated ones (cheaper, noisier; not the paper's rule)."""
 
     TYPE = "famo"
-    DEFAULTS = {"lr": 0.025, "gamma": 1e-3, "min_loss": 0.0, "eps": 1e-8}
-    needs_after_step = True
+    DEFAULTS = {"lr": 0.025, "gamma": 1e-3, "min_loss": 0.0, "eps": 1e-8, "reevaluate": True}
+
+    def __init__(self, opt: dict | None = None) -> None:
+        super().__init__(opt)
+        self.needs_after_step = bool(self.opt["reevaluate"])
+        self.prev: Tensor | None = None
 
     def _init_state(self, K: int, like: Tensor) -> None:
         self.xi = torch.zeros(K, dtype=like.dtype)
@@ -286,15 +291,23 @@ class FAMO(WeightingBalancer):
         if self.prev is None:
             raise RuntimeError("famo: after_step called before backward")
         losses, _, present = self._means(sums_after.detach(), counts_after)
+        self._xi_step(losses, present)
+
+    def _weighted_step(self, sums: Tensor, losses: Tensor, gcnt: Tensor, present: Tensor,
+                       shared_params: Sequence[Tensor]) -> dict:
+        if not self.needs_after_step and self.prev is not None:  # reevaluate: false -> this batch is "after"
+            self._xi_step(losses, present)
+        return super()._weighted_step(sums, losses, gcnt, present, shared_params)
+
+    def _xi_step(self, losses: Tensor, present: Tensor) -> None:
         p = self.prev_present & present.cpu()
-        if not bool(p.any()):
-            return
-        after = self._d(losses).clamp_min(float(self.opt["eps"]))
-        delta = torch.zeros_like(self.xi)
-        delta[p] = torch.log(self.prev[p]) - torch.log(after[p])
-        z = _masked_softmax(self.xi, p)
-        grad = z * (delta - (z * delta).sum())
-        self.adam.step(self.xi, grad, p)
+        if bool(p.any()):
+            after = self._d(losses).clamp_min(float(self.opt["eps"]))
+            delta = torch.zeros_like(self.xi)
+            delta[p] = torch.log(self.prev[p]) - torch.log(after[p])
+            z = _masked_softmax(self.xi, p)
+            grad = z * (delta - (z * delta).sum())
+            self.adam.step(self.xi, grad, p)
         self.prev = None
 
     def state_dict(self) -> dict:

@@ -316,3 +316,30 @@ def test_state_dict_round_trip(name):
     i2, g2 = step(b2)
     assert torch.equal(i1["weights"], i2["weights"]), name
     assert all(torch.equal(a, c) for a, c in zip(g1, g2)), name
+
+
+def test_famo_without_reevaluation_uses_next_batch_losses():
+    lr = 0.05
+    b = build_balancer({"type": "famo", "lr": lr, "gamma": 0.0, "reevaluate": False})
+    assert not b.needs_after_step
+    xi = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    opt = torch.optim.Adam([xi], lr=lr)
+    seq = [[1.0, 2.0], [0.8, 1.9], [0.7, 1.5]]
+    for t, losses in enumerate(seq):
+        if t > 0:
+            delta = torch.log(torch.tensor(seq[t - 1], dtype=torch.float64) + 1e-8) - torch.log(
+                torch.tensor(losses, dtype=torch.float64) + 1e-8)
+            xi.grad, = torch.autograd.grad(torch.softmax(xi, 0), xi, grad_outputs=delta)
+            opt.step()
+        _controlled(b, losses, [0, 1], 2)
+        assert torch.allclose(b.xi, xi.detach()), t
+
+
+def test_log_scalars_flatten_info():
+    from restoration.mtl.balancing import log_scalars
+
+    _, info, _ = _linear_step(build_balancer({"type": "pcgrad"}), G2)
+    logs = log_scalars(info, ["a", "b"])
+    # PCGrad weights: g1 + 0.5 g2 and g2 + g1, averaged -> (1, 0.75)
+    assert logs["balancing/w/a"] == pytest.approx(1.0) and logs["balancing/w/b"] == pytest.approx(0.75) and logs["balancing/cos_mean_neg"] < 0
+    assert "balancing/grad_norm/b" in logs
