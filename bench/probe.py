@@ -104,7 +104,7 @@ def _probe_phase(args, net, name: str, cfg, out: Path) -> dict:
     source, _, bank = _setup(args)
     path = out / f"{name}.jsonl"
     done = _done(path)
-    todo = [(i, bank[i]) for i in range(len(bank)) if i not in done]
+    todo = [] if args.report_only else [(i, bank[i]) for i in range(len(bank)) if i not in done]
     t0 = time.perf_counter()
     for res in run_probe(net, todo, source, cfg):
         _append(path, res.to_json())
@@ -188,6 +188,8 @@ def main(argv=None) -> int:
     ap.add_argument("--long-iters", type=int, default=1000)
     ap.add_argument("--val-size", type=int, default=128)
     ap.add_argument("--val-per-image", type=int, default=4)
+    ap.add_argument("--report-only", action="store_true",
+                    help="run nothing: compute the report from the results already in --out")
     args = ap.parse_args(argv)
 
     import torch
@@ -199,8 +201,9 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     net, base_secs = _base_model(args, out)
+    partial = {}
     worker = None
-    if args.long_tasks > 0:
+    if args.long_tasks > 0 and not args.report_only:
         worker = mp.get_context("spawn").Process(target=_long_worker, args=(vars(args), str(out)))
         worker.start()
 
@@ -219,8 +222,13 @@ def main(argv=None) -> int:
         cfg = ProbeConfig(iters=int(it), window=int(win), lr=float(lr), **common)
         name = f"fast_{it}_{win}_{lr}"
         res = _probe_phase(args, net, name, cfg, out)
+        if not res:
+            continue
+        partial[name] = len(res)
         secs = sum(r["seconds"] for r in res.values()) / len(res)
+        faithful_cfg = ProbeConfig(iters=args.iters, window=args.window, lr=args.lr, **common)
         report["fast"].append({"recipe": spec, "sec_per_task": secs,
+                               "work_ratio": faithful_cfg.cost() / cfg.cost(),
                                "speedup": report["faithful"]["sec_per_task"] / secs,
                                **_agreement(faithful, res, args.ratio)})
     if worker is not None:
@@ -236,6 +244,7 @@ def main(argv=None) -> int:
                           "base_minus_bicubic_db": sum(long[i]["psnr_before"] - long[i]["psnr_bicubic"]
                                                        for i in common_ids) / len(common_ids),
                           "sec_per_task": sum(long[i]["seconds"] for i in common_ids) / len(common_ids)}
+    report["completed"] = {"faithful": len(faithful), **partial, "long": len(long)}
     (out / "report.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     return 0
