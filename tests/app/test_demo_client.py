@@ -111,13 +111,13 @@ def test_tiled_request_reports_progress(client, photos, tmp_path):
 
     img = np.ascontiguousarray(next(iter(photos.values()))[:128, :128])
     src = _write(tmp_path / "progress.png", img)
-    job = client.submit(handle_file(str(src)), "tiny", 4, 8, "cpu", api_name="/upscale")
+    job = client.submit(handle_file(str(src)), "tiny", 4, 8, "cpu", api_name="/upscale")  # 256 tiles: long enough
     seen = []
     while not job.done():
         status = job.status()
         if status.progress_data:
             seen.extend(status.progress_data)
-        time.sleep(0.005)
+        time.sleep(0.01)
     _, png, stats = job.result(timeout=60)
     assert _read(png).shape == (512, 512, 3) and "tiles of 8 px" in stats
     total = tiles_for(128, 128, 8)

@@ -207,21 +207,16 @@ def test_build_demo_without_any_model(tmp_path):
     demo.close()
 
 
-def test_busy_port_and_bad_bank_are_one_line_errors(tiny_zoo, tmp_path):
-    import os
+def test_busy_port_and_bad_bank_are_clear_errors(tiny_zoo, tmp_path):
     import socket
 
-    from demo_server import REPO
+    from restoration.app import launch
 
-    env = {**os.environ, "RESTORATION_MODELS_DIR": str(tiny_zoo), "GRADIO_ANALYTICS_ENABLED": "False"}
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        out = subprocess.run([sys.executable, "-m", "restoration", "demo", "--port", str(port)], cwd=REPO, env=env,
-                             capture_output=True, text=True, timeout=120)
-    assert out.returncode == 2 and out.stderr.strip() == (
-        f"restoration demo: error: port {port} on 127.0.0.1 is in use: choose another with --port"), out.stderr
-    out = subprocess.run([sys.executable, "-m", "restoration", "demo", "--bank", str(tmp_path / "none.json")],
-                         cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 2 and "Traceback" not in out.stderr and "none.json" in out.stderr, out.stderr
+        with pytest.raises(RestorationError, match=f"port {port} on 127.0.0.1 is in use: choose another with --port"):
+            launch(DemoConfig(models_dir=str(tiny_zoo)), port=port, block=False)
+    with pytest.raises(RestorationError, match="none.json"):
+        launch(DemoConfig(models_dir=str(tiny_zoo), bank=str(tmp_path / "none.json")), block=False)
