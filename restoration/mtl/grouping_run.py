@@ -33,6 +33,14 @@ def run_group_job(opt: dict, *, resume: bool = False, overwrite: bool = False,
     from restoration.mtl.competition_data import PatchSource, load_gt, validation_crops
 
     out_bank = output_bank_path(opt)
+    state = out_bank.with_name(out_bank.stem + ".state.json")
+    if resume and not overwrite and out_bank.exists() and not state.exists():  # finished before: nothing to redo
+        from restoration.degradations import TaskBank
+
+        done = TaskBank.load(out_bank)
+        unsat = done.meta.get("competition", {}).get("probe", {}).get("unsatisfactory", [])
+        return {"bank": out_bank, "unsatisfactory": len(unsat), "groups": {k: len(v) for k, v in done.groups.items()},
+                "ungrouped": len(unsat) - sum(len(v) for v in done.groups.values()), "resumed": True}
     if out_bank.exists() and not overwrite and not resume:
         raise RestorationError(f"{out_bank} already exists; pass --overwrite to replace it or --resume to finish it")
     bank = load_or_sample_bank(opt["bank"])
@@ -60,7 +68,6 @@ def run_group_job(opt: dict, *, resume: bool = False, overwrite: bool = False,
     fingerprint = hashlib.sha256(json.dumps(
         [header.get("fingerprint"), unsat, gopt, desc.path, opt.get("gt")], sort_keys=True, default=str
     ).encode()).hexdigest()[:16]
-    state = out_bank.with_name(out_bank.stem + ".state.json")
     groups, rounds = group_tasks(net, bank, unsat, source, val_gt, gopt, state_path=state, resume=resume,
                                  fingerprint=fingerprint, progress=progress)
     pis = pis_table(rounds)
