@@ -80,10 +80,19 @@ def _replayed_noise(monkeypatch, recorded: torch.Tensor, fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
+_CODEC: list = []
+
+
+def _diffjpeg():
+    if not _CODEC:
+        _CODEC.append(DiffJPEG(differentiable=False))
+    return _CODEC[0]
+
+
 @torch.no_grad()
 def _reference(gt: torch.Tensor, task, draws: list[torch.Tensor], scale: int, monkeypatch) -> torch.Tensor:
     """One sample, the Real-ESRGAN feed_data sequence written with basicsr ops and 21x21 padded kernels."""
-    jpeger = DiffJPEG(differentiable=False)
+    jpeger = _diffjpeg()
     H, W = gt.shape[-2:]
 
     def kern(k):
@@ -134,7 +143,7 @@ def _gt_batch(photos, n: int, size: int) -> torch.Tensor:
     return torch.stack(crops).float() / 255.0
 
 
-def _parity(photos, monkeypatch, tasks, size=128, seed=11):
+def _parity(photos, monkeypatch, tasks, size=96, seed=11):
     """Run the batched pipeline, replay its noise through the per-sample reference; return comparison figures."""
     gt = _gt_batch(photos, len(tasks), size)
     rec = _Recorder()
@@ -161,6 +170,8 @@ def _parity(photos, monkeypatch, tasks, size=128, seed=11):
         n_bad = int((diff > 1 / 255 + 1e-6).sum())
         bad += n_bad
         affected += n_bad > 0
+        if i >= 3:
+            continue
         # control: the same reference with other noise must not match (the replay is what makes them agree)
         other = [torch.zeros_like(z) if t.noise1.kind == "gaussian" else z * 0 + z.mean() for z in per_sample[i]]
         control = max(control, float((ours[i:i + 1] - _reference(gt[i:i + 1], t, other, 4, monkeypatch)).abs().max()))
