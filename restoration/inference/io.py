@@ -48,6 +48,19 @@ def _apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(op(img)) if op else img
 
 
+def _decode_quietly(cv2, data: bytes):
+    """cv2.imdecode without OpenCV's own warning lines on stderr (our error message says it in one line)."""
+    log = getattr(getattr(cv2, "utils", None), "logging", None)
+    level = log.getLogLevel() if log is not None else None
+    if log is not None:
+        log.setLogLevel(log.LOG_LEVEL_ERROR)
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    finally:
+        if log is not None:
+            log.setLogLevel(level)
+
+
 def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
     """Read an image as RGB / RGBA / gray, uint8 or uint16, upright. RestorationError on anything wrong.
 
@@ -88,7 +101,7 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.nda
             f"image too large: {path} is {width}x{height} = {width * height:,} pixels, over the limit of "
             f"{limit:,} pixels (raise it with --max-pixels or {ENV_MAX_PIXELS}; 0 disables)"
         )
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    img = _decode_quietly(cv2, data)
     if img is None or img.size == 0:
         raise RestorationError(f"cannot decode {path} ({fmt}): the file is truncated or corrupt")
     if img.shape[0] != height or img.shape[1] != width:

@@ -225,3 +225,14 @@ def test_exit_code_from_console_script(env, tmp_path):
                            "-o", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"restoration upscale: error: input not found: {tmp_path / 'nope.png'}"
+
+
+def test_truncated_png_is_one_stderr_line_from_the_console(env, inputs, tmp_path):
+    """OpenCV's own decoder warnings must not add lines to the one-line error."""
+    cut = tmp_path / "cut.png"
+    cut.write_bytes((inputs / "a.png").read_bytes()[:200])
+    proc = subprocess.run([sys.executable, "-m", "restoration", "upscale", "-i", str(cut), "-o", str(tmp_path / "o"),
+                           "-q"], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"restoration upscale: error: cannot decode {cut} (PNG): the file is truncated or corrupt"]
