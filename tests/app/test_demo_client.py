@@ -111,7 +111,7 @@ def test_tiled_request_reports_progress(client, photos, tmp_path):
 
     img = np.ascontiguousarray(next(iter(photos.values()))[:128, :128])
     src = _write(tmp_path / "progress.png", img)
-    job = client.submit(handle_file(str(src)), "tiny", 4, 8, "cpu", api_name="/upscale")  # 256 tiles: long enough
+    job = client.submit(handle_file(str(src)), "tiny", 4, 16, "cpu", api_name="/upscale")  # 64 tiles
     seen = []
     while not job.done():
         status = job.status()
@@ -119,8 +119,8 @@ def test_tiled_request_reports_progress(client, photos, tmp_path):
             seen.extend(status.progress_data)
         time.sleep(0.01)
     _, png, stats = job.result(timeout=60)
-    assert _read(png).shape == (512, 512, 3) and "tiles of 8 px" in stats
-    total = tiles_for(128, 128, 8)
+    assert _read(png).shape == (512, 512, 3) and "tiles of 16 px" in stats
+    total = tiles_for(128, 128, 16)
     assert seen, "no progress update reached the client"
     assert all(p.unit == "tiles" and p.length == total and 0 <= p.index <= total for p in seen), seen[:3]
     assert seen[0].desc == "upscaling"
