@@ -224,6 +224,24 @@ def _check_network(key: str, net: Mapping) -> None:
                 raise OptionError(f"{key}.{k}: not an argument of {net['type']} (arguments: {known})")
 
 
+def _check_gt_size(gt_size: int, scale: int, degradation: Mapping | None) -> None:
+    """The Real-ESRGAN chain blurs the image again after a first resize (down to 0.15x by default): the patch
+    must leave more than half a kernel at every blur step, or synthesis fails mid-training."""
+    import math
+
+    from restoration.degradations import DegradationSpace
+
+    space = DegradationSpace.from_opt(dict(degradation) if degradation else None)
+    half = space.max_kernel_size() // 2
+    after_first = math.floor(gt_size * min(space.resize_range[0], 1.0))
+    if gt_size <= half or (space.second_blur_prob > 0 and after_first <= half) or \
+            (space.final_sinc_prob > 0 and gt_size // scale <= half):
+        need = max(half + 1, math.ceil((half + 1) / min(space.resize_range[0], 1.0)), (half + 1) * scale)
+        raise OptionError(f"datasets.train.gt_size: {gt_size} px is too small for the degradation space (the first "
+                          f"resize down to {space.resize_range[0]}x leaves {after_first} px, the {2 * half + 1}-tap "
+                          f"blur needs more than {half}); use gt_size >= {need} or smaller kernels (kernel_range)")
+
+
 def validate(opt: dict, base: Path) -> None:
     """Schema, types, files and cross-checks; raises OptionError. Needs BasicSR registries (imports them)."""
     import restoration
@@ -263,6 +281,9 @@ def validate(opt: dict, base: Path) -> None:
             DegradationSpace.from_opt(dict(opt["degradation"]))
         except OptionError as exc:
             raise OptionError(f"degradation: {exc}") from None
+    train_data = opt["datasets"]["train"]
+    if train_data.get("type") == "GTImageDataset" and "gt_size" in train_data:
+        _check_gt_size(int(train_data["gt_size"]), int(opt["scale"]), opt.get("degradation"))
     if opt.get("val") and opt["val"].get("val_freq") is None:
         raise OptionError("val.val_freq: missing")
 

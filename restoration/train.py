@@ -174,7 +174,7 @@ def train_pipeline(opt: dict, resume: dict | None, opt_path: str | None = None, 
         model.optimize_parameters(current_iter)
         tick = time.perf_counter()
         t_iter += tick - t0
-        model.history.append((current_iter, model.log_dict["l_g_total"]))
+        model.history.append((current_iter, model.log_dict.get("l_g_total", float("nan"))))
         if current_iter == start_iter + 1:
             msg_logger.reset_start_time()
         if current_iter % opt["logger"]["print_freq"] == 0:

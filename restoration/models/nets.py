@@ -10,8 +10,14 @@ import copy
 import torch
 
 
+# Plain names that resolve to this package's own implementation.
+ALIASES = {"UNetDiscriminatorSN": "UNetDiscriminatorSNMTL"}
+
+
 def registry_name(registry, name: str) -> str | None:
     """The key under which ``name`` is registered (``name`` or ``name_basicsr``), or None."""
+    if name in ALIASES and ALIASES[name] in registry:
+        return ALIASES[name]
     if name in registry:
         return name
     if f"{name}_basicsr" in registry:

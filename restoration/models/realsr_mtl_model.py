@@ -252,6 +252,28 @@ class RealSRMTLModel(SRModel):
             for k, p in self.get_bare_model(self.net_g).named_parameters():
                 ema[k].mul_(decay).add_(p.detach(), alpha=1 - decay)
 
+    # ------------------------------------------------------------------ validation
+    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
+        """BasicSR's validation, plus (once per dataset) the same metrics for bicubic upsampling of the LQ."""
+        super().nondist_validation(dataloader, current_iter, tb_logger, save_img)
+        name = dataloader.dataset.opt["name"]
+        done = self.__dict__.setdefault("_bicubic_logged", set())
+        metrics = (self.opt.get("val") or {}).get("metrics")
+        if name in done or not metrics:
+            return
+        done.add(name)
+        from basicsr.metrics import calculate_metric
+        from basicsr.utils import tensor2img
+
+        totals = {m: 0.0 for m in metrics}
+        for n, data in enumerate(dataloader, 1):
+            up = torch.nn.functional.interpolate(data["lq"], size=data["gt"].shape[-2:], mode="bicubic",
+                                                 align_corners=False).clamp_(0, 1)
+            pair = {"img": tensor2img([up[0]]), "img2": tensor2img([data["gt"][0]])}
+            for m, mopt in metrics.items():
+                totals[m] += calculate_metric(pair, copy.deepcopy(mopt))
+        get_root_logger().info(f"Bicubic baseline {name}: " + ", ".join(f"{m}: {v / n:.4f}" for m, v in totals.items()))
+
     # ------------------------------------------------------------------ state
     def extra_training_state(self) -> dict:
         state = {"balancer": self.balancer.state_dict(), "task_stats": self.task_stats,

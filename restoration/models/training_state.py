@@ -67,16 +67,18 @@ def pixel_loss_per_sample(out: torch.Tensor, target: torch.Tensor, loss_opt: dic
     return d.flatten(1).mean(1) * weight
 
 
-def gan_loss_per_sample(pred: torch.Tensor, target_is_real: bool, gan_type: str) -> torch.Tensor:
-    """Per-sample GAN loss ``[B]`` (mean over the discriminator's output map)."""
+def gan_loss_per_sample(pred: torch.Tensor, target_is_real: bool, gan_type: str, is_disc: bool = False) -> torch.Tensor:
+    """Per-sample GAN loss ``[B]`` (mean over the discriminator's output map), as BasicSR's GANLoss."""
     pred = pred.flatten(1)
+    if gan_type == "hinge" and is_disc:
+        return F.relu(1 - pred).mean(1) if target_is_real else F.relu(1 + pred).mean(1)
     if gan_type == "vanilla":
         target = torch.ones_like(pred) if target_is_real else torch.zeros_like(pred)
         return F.binary_cross_entropy_with_logits(pred, target, reduction="none").mean(1)
     if gan_type == "lsgan":
         return ((pred - float(target_is_real)) ** 2).mean(1)
-    if gan_type == "hinge":  # generator side uses -D(x)
-        return (-pred).mean(1) if target_is_real else F.relu(1 + pred).mean(1)
+    if gan_type == "hinge":  # generator side: -D(x)
+        return -pred.mean(1)
     raise OptionError(f"train.gan_opt.gan_type: {gan_type!r} is not supported (vanilla, lsgan, hinge)")
 
 

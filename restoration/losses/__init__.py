@@ -1,0 +1,1 @@
+"""Per-sample training losses (the balancer needs one loss value per sample, not a batch mean)."""
