@@ -72,3 +72,7 @@ pipeline-tiny: setup
 	$(VENV)/bin/restoration tasks report --bank $(TINY_TASKS)/bank_grouped.json --out $(TINY_TASKS)/report --resume
 	@echo "grouped bank: $(TINY_TASKS)/bank_grouped.json; report: $(TINY_TASKS)/report/report.md;" \
 		"TG model: experiments/tg_cpu_tiny_x4/models/net_g_latest.pth"
+
+.PHONY: bench-degradation
+bench-degradation: setup  ## degrade() vs the basicsr Real-ESRGAN reference path, samples/s
+	$(PY) bench/degradation.py
