@@ -63,7 +63,7 @@ test-browser: setup
 TINY_TASKS := experiments/tasks/cpu_tiny
 pipeline-tiny: setup
 	@test -f experiments/tg_cpu_tiny_baseline/models/net_g_latest.pth || $(VENV)/bin/restoration train \
-		-opt options/train/cpu_tiny.yml --force_yml name=tg_cpu_tiny_baseline train:total_iter=300 \
+		-opt options/train/cpu_tiny.yml --force_yml name=tg_cpu_tiny_baseline train:total_iter=300 datasets:train:gt_size=80 \
 		"train:scheduler:milestones=[200]" val:val_freq=300 logger:save_checkpoint_freq=300
 	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_cpu_tiny.yml --resume
 	$(VENV)/bin/restoration tasks group -opt options/tasks/group_cpu_tiny.yml --resume
