@@ -1,0 +1,60 @@
+"""The real cpu_tiny training runs a few iterations with every balancer recipe (options/train/cpu_tiny_<m>.yml)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+import restoration  # noqa: F401  (import hook before torchvision/basicsr)
+from restoration.mtl.balancing import available_balancers
+
+ROOT = Path(__file__).resolve().parents[2]
+METHODS = [m for m in available_balancers() if m != "mean"]
+TINY = ["train:total_iter=2", "network_g:num_feat=4", "network_g:num_conv=1",
+        "logger:use_tb_logger=false", "datasets:train:batch_size_per_gpu=6", "logger:print_freq=1",
+        "val:val_freq=1000", "logger:save_checkpoint_freq=1000"]
+
+
+@pytest.fixture(scope="module")
+def grouped_bank_root(tmp_path_factory):
+    """A folder holding the grouped bank the recipes point at (relative paths resolve against it)."""
+    from restoration.degradations import TaskBank
+
+    root = tmp_path_factory.mktemp("balancing_train")
+    space = {"kernel_range": [7, 7], "sinc_prob": 0.0, "second_blur_prob": 0.0, "final_sinc_prob": 0.0}
+    bank = TaskBank.sample(6, seed=0, space=space).with_groups({"g1": [0, 1], "g2": [2, 3], "g3": [4, 5]})
+    bank.save(root / "experiments" / "tasks" / "cpu_tiny" / "bank_grouped.json")
+    return root
+
+
+def test_every_method_has_a_recipe():
+    for m in METHODS:
+        assert (ROOT / "options" / "train" / f"cpu_tiny_{m}.yml").is_file(), m
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_cpu_tiny_trains_with_balancer(method, grouped_bank_root, monkeypatch):
+    from restoration.train import prepare, train_pipeline
+
+    monkeypatch.chdir(grouped_bank_root)  # the recipe's relative bank path, as a user running from a checkout
+    opt_path = ROOT / "options" / "train" / f"cpu_tiny_{method}.yml"
+    opt, resume = prepare(str(opt_path), force_yml=TINY + [f"name=bal_{method}"], root=grouped_bank_root)
+    assert opt["train"]["balancing"]["type"] == method
+    model = train_pipeline(opt, resume)
+    assert model.balancer.TYPE == method and model.num_keys == 4  # G0 + 3 bank groups
+    losses = [v for _, v in model.history]
+    assert len(losses) == 2 and all(math.isfinite(v) for v in losses)
+    assert any(k.startswith("l_group/") for k in model.log_dict)
+
+
+@pytest.mark.parametrize("prefix", ["cpu_tiny", "realesrnet_mtl_x4_compact"])
+def test_recipes_build_their_balancer(prefix):
+    import yaml
+
+    from restoration.mtl.balancing import build_balancer
+
+    for m in METHODS:
+        opt = yaml.safe_load((ROOT / "options" / "train" / f"{prefix}_{m}.yml").read_text())
+        assert build_balancer(opt["train"]["balancing"]).TYPE == m
+        assert opt["datasets"]["train"]["tasks"]["mode"] == "groups"
