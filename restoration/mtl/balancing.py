@@ -110,6 +110,28 @@ def sync_grads(params: Sequence[Tensor]) -> None:
         offset += n
 
 
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    """Check an option against the type of its default (YAML reads ``1e-3`` as a string: accept that)."""
+    where = f"train.balancing.{key}"
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise OptionError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if isinstance(default, (int, float)) and not isinstance(value, bool):
+        try:
+            num = float(value)
+        except (TypeError, ValueError):
+            raise OptionError(f"{where}: expected a number, got {value!r}") from None
+        if isinstance(default, int) and not isinstance(default, bool):
+            if num != int(num):
+                raise OptionError(f"{where}: expected an integer, got {value!r}")
+            return int(num)
+        return num
+    if isinstance(default, str) and not isinstance(value, str):
+        raise OptionError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
 # ----------------------------------------------------------------------------------------------------------
 # base class
 class Balancer:
@@ -117,6 +139,8 @@ class Balancer:
 
     TYPE = "base"
     DEFAULTS: dict[str, Any] = {}
+    CHOICES: dict[str, tuple] = {"reduction": ("mean", "sum"), "scale_mode": ("min", "median", "rmse"),
+                                 "layer": ("last", "all"), "rescale": (0, 1, 2)}
     needs_after_step = False
 
     def __init__(self, opt: dict | None = None) -> None:
@@ -128,7 +152,12 @@ class Balancer:
             raise OptionError(
                 f"train.balancing.{unknown[0]}: unknown option for type {self.TYPE!r} "
                 f"(allowed: {', '.join(sorted(allowed))})")
+        for key, value in opt.items():
+            opt[key] = _coerce(key, value, allowed[key])
         self.opt = {**allowed, **opt}
+        for key, choices in self.CHOICES.items():
+            if key in self.opt and self.opt[key] not in choices:
+                raise OptionError(f"train.balancing.{key}: must be one of {choices}, got {self.opt[key]!r}")
         self.over = str(self.opt["over"])
         if self.over not in OVER_CHOICES:
             raise OptionError(f"train.balancing.over: must be one of {OVER_CHOICES}, got {self.over!r}")
@@ -187,7 +216,7 @@ def log_scalars(info: dict, names: Sequence[str] | None = None, prefix: str = "b
         if vals is None:
             continue
         for k, v in enumerate(vals.tolist()):
-            if counts is None or float(counts[k]) > 0:
+            if (counts is None or float(counts[k]) > 0) and v == v:  # skip absent keys and NaN (undefined)
                 out[f"{prefix}{tag}/{names[k] if names is not None and k < len(names) else k}"] = float(v)
     for key in ("cos_mean_neg", "cos_min", "conflict_frac", "update_norm"):
         if key in info:

@@ -100,8 +100,7 @@ class GradientBalancer(Balancer):
             p.grad = g.clone() if p.grad is None else p.grad.add_(g)
             off += p.numel()
         weights = torch.zeros_like(losses)
-        if w is not None:
-            weights[idx] = w.to(weights)
+        weights[idx] = w.to(weights) if w is not None else float("nan")  # NaN: the method has no weights
         summary = cosine_summary(gram)
         norms = torch.zeros_like(losses)
         norms[idx] = summary.pop("grad_norms_present").to(norms)
@@ -174,8 +173,6 @@ class AlignedMTL(_GramianWeighted):
     def weighting(self):
         from torchjd.aggregation import AlignedMTLWeighting
 
-        if self.opt["scale_mode"] not in ("min", "median", "rmse"):
-            raise OptionError("train.balancing.scale_mode: must be min, median or rmse")
         return AlignedMTLWeighting(scale_mode=self.opt["scale_mode"])
 
 
@@ -208,6 +205,7 @@ class CAGrad(GradientBalancer):
 
     TYPE = "cagrad"
     DEFAULTS = {"max_tasks": DEFAULT_MAX_TASKS, "c": 0.4, "rescale": 1}
+
 
     def aggregate(self, J: Tensor, gram: Tensor, losses: Tensor, idx: Tensor) -> tuple[Tensor, Tensor | None]:
         k, c = len(idx), float(self.opt["c"])

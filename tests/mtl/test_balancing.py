@@ -314,7 +314,7 @@ def test_state_dict_round_trip(name):
     b2.load_state_dict(torch.load(buf, weights_only=True))
     i1, g1 = step(b)
     i2, g2 = step(b2)
-    assert torch.equal(i1["weights"], i2["weights"]), name
+    assert torch.allclose(i1["weights"], i2["weights"], rtol=0, atol=0, equal_nan=True), name
     assert all(torch.equal(a, c) for a, c in zip(g1, g2)), name
 
 
@@ -343,3 +343,12 @@ def test_log_scalars_flatten_info():
     # PCGrad weights: g1 + 0.5 g2 and g2 + g1, averaged -> (1, 0.75)
     assert logs["balancing/w/a"] == pytest.approx(1.0) and logs["balancing/w/b"] == pytest.approx(0.75) and logs["balancing/cos_mean_neg"] < 0
     assert "balancing/grad_norm/b" in logs
+
+
+def test_option_values_are_checked_and_coerced():
+    assert build_balancer({"type": "famo", "lr": "1e-3"}).opt["lr"] == pytest.approx(1e-3)  # YAML string float
+    for bad, key in [({"type": "famo", "reevaluate": "no"}, "reevaluate"), ({"type": "uw", "lr": "fast"}, "lr"),
+                     ({"type": "pcgrad", "reduction": "median"}, "reduction"), ({"type": "cagrad", "rescale": 3}, "rescale"),
+                     ({"type": "dwa", "period": 2.5}, "period"), ({"type": "aligned_mtl", "scale_mode": "max"}, "scale_mode")]:
+        with pytest.raises(OptionError, match=f"train.balancing.{key}"):
+            build_balancer(bad)
