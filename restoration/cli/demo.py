@@ -51,10 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
+    import os
     import signal
 
     from restoration.errors import RestorationError
 
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio's first import: no phoning home
     try:
         import gradio  # noqa: F401
     except ImportError as exc:
