@@ -20,6 +20,9 @@ from restoration.errors import RestorationError
 
 
 SEPARABLE_MIN_SIZE = 13
+STRIP_CHANNELS = 24  # cut few-channel images into strips until a canvas has about this many channels
+STRIP_MIN_ROWS = 48  # ... but never into strips shorter than this
+STRIPS_MAX = 8
 
 
 def kernel_stack(kernels: Sequence[Kernel], device: torch.device) -> torch.Tensor:
@@ -58,70 +61,94 @@ def _check_size(h: int, w: int, k: int, step: str) -> None:
             f"more than {k // 2} px per side); use larger GT images or smaller kernels (kernel_range)")
 
 
-def _cost(items: list[torch.Tensor], kernels: Sequence[Kernel], bucket: list[int], separable: bool) -> float:
-    """Rough time of one grouped convolution over a canvas holding ``bucket``: multiply-adds divided by an
-    efficiency that grows with the channel count (measured on CPU: ~7 GMAC/s at 3 channels, ~30 at 48), plus a
-    fixed per-call overhead."""
-    ch = sum(items[j].shape[0] for j in bucket) * items[bucket[0]].shape[1]
-    k = max(kernels[j].size for j in bucket)
-    area = max(items[j].shape[-2] for j in bucket) * max(items[j].shape[-1] for j in bucket)
+class _Piece:
+    """A reflect-padded slab of one item (the whole item, or a horizontal strip of it) and its kernel."""
+
+    def __init__(self, padded: torch.Tensor, kernel: Kernel, item: int) -> None:
+        self.padded, self.kernel, self.item = padded, kernel, item
+        p = kernel.size // 2
+        self.p, self.h, self.w = p, padded.shape[-2] - 2 * p, padded.shape[-1] - 2 * p
+        self.rows = padded.shape[0]
+
+
+def _pieces(x: torch.Tensor, kernel: Kernel, item: int) -> list[_Piece]:
+    """Few-channel images are cut into horizontal strips (overlapping by the kernel) that become separate canvas
+    rows: a depthwise convolution over more channels runs several times faster per multiply-add."""
+    n, c, h, w = x.shape
+    p = kernel.size // 2
+    padded = F.pad(x, (p, p, p, p), mode="reflect")
+    strips = max(1, min(STRIPS_MAX, h // STRIP_MIN_ROWS, -(-STRIP_CHANNELS // (n * c))))
+    if strips == 1:
+        return [_Piece(padded, kernel, item)]
+    hs = -(-h // strips)
+    return [_Piece(padded[:, :, y:min(y + hs, h) + 2 * p], kernel, item) for y in range(0, h, hs)]
+
+
+def _cost(rows: int, c: int, h: int, w: int, k: int, separable: bool) -> float:
+    """Rough time of one grouped convolution over a (rows, c, h, w) canvas with k-tap kernels: multiply-adds
+    divided by an efficiency that grows with the channel count (measured on CPU: ~7 GMAC/s at 3 channels, ~30 at
+    48), plus a fixed per-call overhead."""
+    ch = rows * c
     if separable:  # two 1-D passes; torch's 1-D depthwise kernels run ~3x slower per multiply-add
-        return 3 * ch * area * 2 * k * (ch + 12) / ch + 4e6
-    return ch * area * k * k * (ch + 12) / ch + 2e6
+        return 3 * ch * h * w * 2 * k * (ch + 12) / ch + 4e6
+    return ch * h * w * k * k * (ch + 12) / ch + 2e6
 
 
-def _buckets(items: list[torch.Tensor], kernels: Sequence[Kernel], idx: list[int], separable: bool) -> list[list[int]]:
-    """Greedy: largest kernels first; an item joins the bucket where it adds least, if that beats going alone."""
+def _buckets(pieces: list[_Piece], idx: list[int], separable: bool) -> list[list[int]]:
+    """Greedy: largest kernels first; a piece joins the bucket where it adds least, if that beats going alone."""
     buckets: list[list[int]] = []
-    costs: list[float] = []
-    for i in sorted(idx, key=lambda i: (-kernels[i].size, -items[i].shape[-2] * items[i].shape[-1])):
-        best, best_extra = None, _cost(items, kernels, [i], separable)
-        for bi, b in enumerate(buckets):
-            extra = _cost(items, kernels, b + [i], separable) - costs[bi]
+    stats: list[tuple[int, int, int, int, float]] = []  # rows, max h, max w, max k, cost
+    for i in sorted(idx, key=lambda i: (-pieces[i].kernel.size, -pieces[i].h * pieces[i].w)):
+        pc = pieces[i]
+        c = pc.padded.shape[1]
+        best, best_extra = None, _cost(pc.rows, c, pc.h, pc.w, pc.kernel.size, separable)
+        for bi, (rows, h, w, k, cost) in enumerate(stats):
+            extra = _cost(rows + pc.rows, c, max(h, pc.h), max(w, pc.w), max(k, pc.kernel.size), separable) - cost
             if extra < best_extra:
                 best, best_extra = bi, extra
         if best is None:
             buckets.append([i])
-            costs.append(best_extra)
+            stats.append((pc.rows, pc.h, pc.w, pc.kernel.size, best_extra))
         else:
+            rows, h, w, k, cost = stats[best]
             buckets[best].append(i)
-            costs[best] += best_extra
+            stats[best] = (rows + pc.rows, max(h, pc.h), max(w, pc.w), max(k, pc.kernel.size), cost + best_extra)
     return buckets
 
 
-def _canvas_blur(items: list[torch.Tensor], kernels: Sequence[Kernel], b: list[int], separable: bool) -> list:
-    K = max(kernels[j].size for j in b)
+def _canvas_blur(pieces: list[_Piece], b: list[int], separable: bool) -> list[torch.Tensor]:
+    K = max(pieces[j].kernel.size for j in b)
     P = K // 2
-    hc, wc = max(items[j].shape[-2] for j in b), max(items[j].shape[-1] for j in b)
-    rows = sum(items[j].shape[0] for j in b)
-    c = items[b[0]].shape[1]
-    device = items[b[0]].device
-    if len(b) == 1 and items[b[0]].shape[-2:] == (hc, wc):
-        canvas = F.pad(items[b[0]], (P, P, P, P), mode="reflect")
+    hc, wc = max(pieces[j].h for j in b), max(pieces[j].w for j in b)
+    rows = sum(pieces[j].rows for j in b)
+    first = pieces[b[0]].padded
+    c, device = first.shape[1], first.device
+    if len(b) == 1 and pieces[b[0]].p == P:
+        canvas = first
     else:
-        canvas = items[b[0]].new_zeros((rows, c, hc + 2 * P, wc + 2 * P))
+        canvas = first.new_zeros((rows, c, hc + 2 * P, wc + 2 * P))
         r = 0
         for j in b:
-            n, _, h, w = items[j].shape
-            p = kernels[j].size // 2
-            o = P - p
-            canvas[r:r + n, :, o:o + h + 2 * p, o:o + w + 2 * p] = F.pad(items[j], (p, p, p, p), mode="reflect")
-            r += n
-    reps = torch.tensor([items[j].shape[0] * c for j in b], device=device)
+            pc = pieces[j]
+            o = P - pc.p  # the piece's own reflect padding sits inside the zero frame of the larger kernel
+            canvas[r:r + pc.rows, :, o:o + pc.h + 2 * pc.p, o:o + pc.w + 2 * pc.p] = pc.padded
+            r += pc.rows
+    reps = torch.tensor([pieces[j].rows * c for j in b], device=device)
     canvas = canvas.reshape(1, rows * c, hc + 2 * P, wc + 2 * P)
+    kernels = [pieces[j].kernel for j in b]
     if separable:
-        v = _vector_stack([kernels[j] for j in b], device).repeat_interleave(reps, dim=0)
+        v = _vector_stack(kernels, device).repeat_interleave(reps, dim=0)
         res = F.conv2d(canvas, v.view(rows * c, 1, 1, K), groups=rows * c)
         res = F.conv2d(res, v.view(rows * c, 1, K, 1), groups=rows * c)
     else:
-        weight = kernel_stack([kernels[j] for j in b], device).repeat_interleave(reps, dim=0).unsqueeze(1)
+        weight = kernel_stack(kernels, device).repeat_interleave(reps, dim=0).unsqueeze(1)
         res = F.conv2d(canvas, weight, groups=rows * c)
     res = res.view(rows, c, hc, wc)
     out, r = [], 0
     for j in b:
-        n, _, h, w = items[j].shape
-        out.append(res[r:r + n, :, :h, :w])
-        r += n
+        pc = pieces[j]
+        out.append(res[r:r + pc.rows, :, :pc.h, :pc.w])
+        r += pc.rows
     return out
 
 
@@ -129,12 +156,17 @@ def blur_many(items: list[torch.Tensor], kernels: Sequence[Kernel], step: str = 
     """Blur each (n_i, C, h_i, w_i) tensor with its own kernel (shared by its n_i rows); same sizes out."""
     for x, k in zip(items, kernels):
         _check_size(x.shape[-2], x.shape[-1], k.size, step)
-    out: list[torch.Tensor | None] = [None] * len(items)
+    pieces = [pc for i, (x, k) in enumerate(zip(items, kernels)) for pc in _pieces(x, k, i)]
+    results: list[torch.Tensor | None] = [None] * len(pieces)
     # separable only where two 1-D passes beat one 2-D pass (large kernels; see _cost)
-    sep = [i for i, k in enumerate(kernels) if k.size >= SEPARABLE_MIN_SIZE and kernel_vector(k) is not None]
-    full = [i for i in range(len(kernels)) if i not in set(sep)]
+    sep = [i for i, pc in enumerate(pieces)
+           if pc.kernel.size >= SEPARABLE_MIN_SIZE and kernel_vector(pc.kernel) is not None]
+    full = [i for i in range(len(pieces)) if i not in set(sep)]
     for idx, separable in ((sep, True), (full, False)):
-        for b in _buckets(items, kernels, idx, separable):
-            for j, y in zip(b, _canvas_blur(items, kernels, b, separable)):
-                out[j] = y
-    return out  # type: ignore[return-value]
+        for b in _buckets(pieces, idx, separable):
+            for j, y in zip(b, _canvas_blur(pieces, b, separable)):
+                results[j] = y
+    out: list[list[torch.Tensor]] = [[] for _ in items]
+    for pc, y in zip(pieces, results):
+        out[pc.item].append(y)  # strips come in order, top to bottom
+    return [parts[0] if len(parts) == 1 else torch.cat(parts, dim=2) for parts in out]
