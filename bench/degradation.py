@@ -10,7 +10,8 @@ Ours: ``degrade`` on the same batch, in three task mixes:
   random  a fresh task per sample (group G0: ``space.sample`` per sample is inside the timing)
   bank    tasks drawn uniformly from a 4000-task bank (almost always all different)
   shared  4 distinct tasks, 4 samples each (a group-sampled batch)
-Runs alternate reference/ours so machine load affects both alike; figures are medians.
+Runs alternate reference/ours so machine load affects both alike; figures are medians. A last table compares
+the JPEG codecs (basicsr DiffJPEG, kornia, ours) for speed and parity with DiffJPEG.
 
 Usage: .venv/bin/python bench/degradation.py [--batch 16] [--size 256] [--iters 8] [--device auto] [--threads 0]
 """
@@ -109,6 +110,38 @@ def reference(gt: torch.Tensor, jpeger: torch.nn.Module, scale: int = 4) -> torc
     return torch.clamp((out * 255.0).round(), 0, 255) / 255.0
 
 
+def jpeg_codecs(gt: torch.Tensor, jpeger: torch.nn.Module, runs: int = 5) -> None:
+    """The JPEG choice: basicsr DiffJPEG (what Real-ESRGAN trains with), kornia's codec, ours; speed and parity."""
+    import kornia
+
+    from restoration.degradations.jpeg import jpeg
+
+    q = torch.linspace(30, 95, gt.shape[0], device=gt.device)
+    with torch.no_grad():
+        ref = jpeger(gt, quality=q.clone())
+        codecs = {"basicsr DiffJPEG(differentiable=False)": lambda: jpeger(gt, quality=q.clone()),
+                  "kornia jpeg_codec_differentiable": lambda: kornia.enhance.jpeg_codec_differentiable(gt, q),
+                  "restoration.degradations.jpeg": lambda: jpeg(gt, q)}
+        print(f"JPEG codecs on {tuple(gt.shape)}, qualities 30..95 (median of {runs}; parity vs DiffJPEG)")
+        print(f"{'codec':40s} {'s/call':>8s} {'x DiffJPEG':>10s} {'mean|diff|*255':>15s} {'max|diff|*255':>14s} "
+              f"{'identical':>10s}")
+        base = None
+        for name, fn in codecs.items():
+            out = fn()
+            ts = []
+            for _ in range(runs):
+                _sync(gt.device)
+                t0 = time.perf_counter()
+                fn()
+                _sync(gt.device)
+                ts.append(time.perf_counter() - t0)
+            t = statistics.median(ts)
+            base = base or t
+            d = (out - ref).abs()
+            print(f"{name:40s} {t:8.3f} {base / t:10.2f} {float(d.mean()) * 255:15.4f} {float(d.max()) * 255:14.3f} "
+                  f"{float((d == 0).float().mean()):10.1%}")
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -172,6 +205,8 @@ def main() -> None:
     for n in names:
         print(f"{labels[n]:38s} {med[n]:8.3f} {args.batch / med[n]:10.1f} {med['reference'] / med[n]:7.2f} "
               f"{med_cpu[n]:12.3f} {med_cpu['reference'] / med_cpu[n]:12.2f}")
+    print()
+    jpeg_codecs(gt, jpeger)
 
 
 if __name__ == "__main__":
