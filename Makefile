@@ -60,16 +60,18 @@ test-browser: setup
 
 # TGSR task-competition pipeline at CPU scale on the offline photos: a short baseline (cpu_tiny.yml, 300 iterations)
 # -> Step A probe -> Step B grouping -> Step C TG fine-tune -> report. Every step resumes where it stopped.
+# One thread by default: these toy networks do not gain from more, and a busy machine loses a lot to oversubscription.
 TINY_TASKS := experiments/tasks/cpu_tiny
+TINY_ENV := OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1}
 pipeline-tiny: setup
-	@test -f experiments/tg_cpu_tiny_baseline/models/net_g_latest.pth || $(VENV)/bin/restoration train \
+	@test -f experiments/tg_cpu_tiny_baseline/models/net_g_latest.pth || $(TINY_ENV) $(VENV)/bin/restoration train \
 		-opt options/train/cpu_tiny.yml --force_yml name=tg_cpu_tiny_baseline train:total_iter=300 datasets:train:gt_size=80 \
 		"train:scheduler:milestones=[200]" val:val_freq=300 logger:save_checkpoint_freq=300
-	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_cpu_tiny.yml --resume
-	$(VENV)/bin/restoration tasks group -opt options/tasks/group_cpu_tiny.yml --resume
-	@test -f experiments/tg_cpu_tiny_x4/models/net_g_latest.pth || $(VENV)/bin/restoration train \
+	$(TINY_ENV) $(VENV)/bin/restoration tasks probe -opt options/tasks/probe_cpu_tiny.yml --resume
+	$(TINY_ENV) $(VENV)/bin/restoration tasks group -opt options/tasks/group_cpu_tiny.yml --resume
+	@test -f experiments/tg_cpu_tiny_x4/models/net_g_latest.pth || $(TINY_ENV) $(VENV)/bin/restoration train \
 		-opt options/train/tg_cpu_tiny.yml --auto_resume
-	$(VENV)/bin/restoration tasks report --bank $(TINY_TASKS)/bank_grouped.json --out $(TINY_TASKS)/report --resume
+	$(TINY_ENV) $(VENV)/bin/restoration tasks report --bank $(TINY_TASKS)/bank_grouped.json --out $(TINY_TASKS)/report --resume
 	@echo "grouped bank: $(TINY_TASKS)/bank_grouped.json; report: $(TINY_TASKS)/report/report.md;" \
 		"TG model: experiments/tg_cpu_tiny_x4/models/net_g_latest.pth"
 
