@@ -272,6 +272,7 @@ class RealSRMTLModel(SRModel):
             pair = {"img": tensor2img([up[0]]), "img2": tensor2img([data["gt"][0]])}
             for m, mopt in metrics.items():
                 totals[m] += calculate_metric(pair, copy.deepcopy(mopt))
+        self.__dict__.setdefault("bicubic_results", {})[name] = {m: v / n for m, v in totals.items()}
         get_root_logger().info(f"Bicubic baseline {name}: " + ", ".join(f"{m}: {v / n:.4f}" for m, v in totals.items()))
 
     # ------------------------------------------------------------------ state
