@@ -34,8 +34,15 @@ def make_experiment(tmp_path: Path, iters: int = 8, num_tasks: int = NUM_TASKS) 
     """A tiny model file and a probe option file in ``tmp_path``; returns the option file."""
     from basicsr.archs.srvgg_arch import SRVGGNetCompact
 
-    from restoration.inference import save_model
+    from restoration.inference import save_model, write_image
+    from restoration.mtl.competition_data import load_offline
 
+    gt = tmp_path / "gt"  # small crops of the offline photos: a subprocess reads them in no time
+    if not gt.is_dir():
+        gt.mkdir()
+        train, val = load_offline(2)
+        for name, img in train[:3] + val[:2]:
+            write_image(gt / f"{len(list(gt.iterdir())):02d}_{name}.png", img[:96, :96])
     torch.manual_seed(0)
     kwargs = dict(num_in_ch=3, num_out_ch=3, num_feat=4, num_conv=2, upscale=4, act_type="prelu")
     save_model(SRVGGNetCompact(**kwargs), tmp_path / "base.safetensors", arch="SRVGGNetCompact", arch_kwargs=kwargs,
@@ -44,7 +51,7 @@ def make_experiment(tmp_path: Path, iters: int = 8, num_tasks: int = NUM_TASKS) 
         "name": "tiny", "model": str(tmp_path / "base.safetensors"), "device": "cpu",
         "bank": {"path": str(tmp_path / "bank.json"),
                  "sample": {"num_tasks": num_tasks, "seed": 1, "space": {"kernel_range": [7, 9]}}},
-        "output": str(tmp_path / "exp"), "gt": {"val_count": 2},
+        "output": str(tmp_path / "exp"), "gt": {"folder": str(gt), "val_count": 2},
         "probe": {"iters": iters, "window": 2, "batch_size": 2, "patch_size": 16, "degrade_size": 40,
                   "lr": 1e-3, "execution": "loop"},
         "fast": {"iters": 2, "window": 1},
