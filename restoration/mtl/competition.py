@@ -208,14 +208,11 @@ def run_probe(base: torch.nn.Module, tasks: Sequence[tuple[int, DegradationTask]
         p.requires_grad_(False)
     execution = cfg.execution
     items = list(tasks)
-    step = cfg.chunk if execution != "loop" else 1
     pos = 0
     while pos < len(items):
-        chunk = items[pos:pos + (cfg.chunk if execution != "loop" else 1)]
-        if execution == "auto":
-            execution = choose_execution(base, [t for _, t in chunk], source, cfg)
-            step = cfg.chunk if execution == "vmap" else 1
-            chunk = items[pos:pos + step]
+        if execution == "auto":  # decided once, on the first chunk
+            execution = choose_execution(base, [t for _, t in items[pos:pos + cfg.chunk]], source, cfg)
+        chunk = items[pos:pos + (cfg.chunk if execution == "vmap" else 1)]
         t0 = time.perf_counter()
         if execution == "vmap" and len(chunk) > 1:
             all_ratios = probe_vmap(base, [t for _, t in chunk], source, cfg)
