@@ -10,7 +10,7 @@ Ours: ``degrade`` on the same batch, in three task mixes:
   random  a fresh task per sample (group G0: ``space.sample`` per sample is inside the timing)
   bank    tasks drawn uniformly from a 4000-task bank (almost always all different)
   shared  4 distinct tasks, 4 samples each (a group-sampled batch)
-Runs alternate reference/ours so machine load affects both alike; figures are medians. A last table compares
+Runs alternate reference/ours so machine load affects both alike; figures are means over the timed batches. A last table compares
 the JPEG codecs (basicsr DiffJPEG, kornia, ours) for speed and parity with DiffJPEG.
 
 Usage: .venv/bin/python bench/degradation.py [--batch 16] [--size 256] [--iters 8] [--device auto] [--threads 0]
@@ -196,10 +196,12 @@ def main() -> None:
                 wall[name].append(time.perf_counter() - t0)
                 cpu[name].append(time.process_time() - c0)
 
-    med = {n: statistics.median(wall[n]) for n in names}
-    med_cpu = {n: statistics.median(cpu[n]) for n in names}
+    # Throughput = samples / total time, so means (per-batch cost is skewed: the reference resizes a whole batch
+    # with one factor, so a few batches upscaled x1.5 dominate its time).
+    med = {n: statistics.fmean(wall[n]) for n in names}
+    med_cpu = {n: statistics.fmean(cpu[n]) for n in names}
     print(f"device {device}, torch threads {torch.get_num_threads()}, batch {args.batch}x3x{args.size}x{args.size}, "
-          f"{args.iters} timed batches per path (medians; CPU = process time, less sensitive to other load)")
+          f"{args.iters} timed batches per path (means; CPU = process time, less sensitive to other load)")
     print(f"{'path':38s} {'s/batch':>8s} {'samples/s':>10s} {'x ref':>7s} {'CPU s/batch':>12s} {'x ref (CPU)':>12s}")
     labels = {"reference": "basicsr reference (dataset+feed_data)", **{m: f"degrade, {m} tasks" for m in mixes}}
     for n in names:
