@@ -160,3 +160,16 @@ def test_force_yml_overrides_are_yaml_values_not_code(tmp_path, photos):
                    root=tmp_path)
     assert o["train"]["total_iter"] == 2 and o["train"]["ema_decay"] == 0.5
     assert o["name"] == "__import__('os')"
+
+
+def test_restoration_train_subcommand_and_debug_mode(tmp_path, photos, monkeypatch, capsys):
+    from restoration.cli import main as cli_main
+
+    folder = make_folder(tmp_path, photos, n=1)
+    opt = tiny_opt(folder, total=1)
+    opt["datasets"]["train"]["dataroot_gt"] = str(tmp_path / "missing")
+    assert cli_main(["train", "-opt", str(write_opt(tmp_path, opt, "bad.yml"))]) == 2
+    assert "datasets.train.dataroot_gt" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(["train", "-opt", str(write_opt(tmp_path, tiny_opt(folder, total=1))), "--debug"]) == 0
+    assert (tmp_path / "experiments/debug_tiny/models/net_g_latest.pth").is_file()
