@@ -78,3 +78,11 @@ pipeline-tiny: setup
 .PHONY: bench-degradation
 bench-degradation: setup  ## degrade() vs the basicsr Real-ESRGAN reference path, samples/s
 	$(PY) bench/degradation.py
+
+# Tiny real-SR training on the offline photos (CPU, minutes): experiments/cpu_tiny_x4/ (continues it when present).
+.PHONY: train-tiny bench-train
+train-tiny: setup
+	$(VENV)/bin/restoration train -opt options/train/cpu_tiny.yml $(if $(wildcard experiments/cpu_tiny_x4),--auto_resume,)
+
+bench-train: setup  ## training iterations/s and the share of step time in LQ synthesis
+	$(PY) bench/train_step.py
