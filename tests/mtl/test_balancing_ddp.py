@@ -66,6 +66,7 @@ def _worker(rank: int, world: int, port: int, path: str):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow  # two spawned processes: ~10 s CPU, more wall time on a loaded machine
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed unavailable")
 def test_two_gloo_ranks_match_single_process(tmp_path):
     path = str(tmp_path / "ranks")
