@@ -86,3 +86,8 @@ train-tiny: setup
 
 bench-train: setup  ## training iterations/s and the share of step time in LQ synthesis
 	$(PY) bench/train_step.py
+
+.PHONY: bench-balancing
+bench-balancing: setup  ## step-time ratio of every balancer vs EW (Compact, G=5) and the toy worst-task comparison
+	$(PY) bench/balancing.py --batch 10 --patch 64 --groups 5 --pairs 3
+	$(PY) bench/toy_mtl.py --seeds 3
