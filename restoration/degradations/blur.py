@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from restoration.degradations.kernels import Kernel, kernel_array, kernel_vector
+from restoration.degradations.kernels import Kernel, kernel_vector, kernel_view
 from restoration.errors import RestorationError
 
 
@@ -28,18 +28,20 @@ STRIPS_MAX = 8
 def kernel_stack(kernels: Sequence[Kernel], device: torch.device) -> torch.Tensor:
     """(n, K, K) float32, each kernel zero-padded to the largest size K (same result as its own size)."""
     size = max(k.size for k in kernels)
-    arr = np.stack([kernel_array(k, pad_to=size) for k in kernels]).astype(np.float32)
+    arr = np.zeros((len(kernels), size, size), np.float32)
+    for i, k in enumerate(kernels):
+        o = (size - k.size) // 2
+        arr[i, o:o + k.size, o:o + k.size] = kernel_view(k)
     return torch.from_numpy(arr).to(device)
 
 
 def _vector_stack(kernels: Sequence[Kernel], device: torch.device) -> torch.Tensor:
     size = max(k.size for k in kernels)
-    rows = []
-    for k in kernels:
-        v = kernel_vector(k)
-        p = (size - k.size) // 2
-        rows.append(np.pad(v, (p, p)))
-    return torch.from_numpy(np.stack(rows).astype(np.float32)).to(device)
+    arr = np.zeros((len(kernels), size), np.float32)
+    for i, k in enumerate(kernels):
+        o = (size - k.size) // 2
+        arr[i, o:o + k.size] = kernel_vector(k)
+    return torch.from_numpy(arr).to(device)
 
 
 def filter2d(x: torch.Tensor, kernels: torch.Tensor, step: str = "blur") -> torch.Tensor:

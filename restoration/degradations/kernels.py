@@ -175,6 +175,11 @@ def kernel_vector(kernel: Kernel) -> np.ndarray | None:
     return _vector_cached(kernel)
 
 
+def kernel_view(kernel: Kernel) -> np.ndarray:
+    """The cached, read-only kernel array at its own size (no copy: for the hot path)."""
+    return _kernel_cached(kernel)
+
+
 def kernel_array(kernel: Kernel, pad_to: int = 0) -> np.ndarray:
     """The normalised float64 kernel, zero-padded (centred) to ``pad_to`` when that is larger."""
     k = _kernel_cached(kernel)
