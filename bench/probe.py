@@ -98,13 +98,14 @@ def _base_model(args, out: Path):
     return load_model(path)[0], secs
 
 
-def _probe_phase(args, net, name: str, cfg, out: Path) -> dict:
+def _probe_phase(args, net, name: str, cfg, out: Path, limit: int | None = None) -> dict:
     from restoration.mtl.competition import run_probe
 
     source, _, bank = _setup(args)
     path = out / f"{name}.jsonl"
     done = _done(path)
-    todo = [] if args.report_only else [(i, bank[i]) for i in range(len(bank)) if i not in done]
+    n = len(bank) if limit is None else min(limit, len(bank))
+    todo = [] if args.report_only else [(i, bank[i]) for i in range(n) if i not in done]
     t0 = time.perf_counter()
     for res in run_probe(net, todo, source, cfg):
         _append(path, res.to_json())
@@ -124,7 +125,7 @@ def _Bicubic():
     return Bicubic()
 
 
-def _long_worker(args_dict: dict, out: str) -> None:
+def _long_worker(args_dict: dict, out: str, part: int = 0, parts: int = 1) -> None:
     """(b): long single-task fine-tunes and their PSNR-Y gains, one JSONL line per task."""
     from types import SimpleNamespace
 
@@ -136,9 +137,9 @@ def _long_worker(args_dict: dict, out: str) -> None:
     net = load_model(Path(args.base) if args.base else out_p / "base_compact.safetensors")[0]
     source, val_gt, bank = _setup(args)
     gt_u8 = to_uint8(val_gt)
-    path = out_p / "long.jsonl"
+    path = out_p / f"long{part}.jsonl"
     done = _done(path)
-    for i in range(args.long_tasks):
+    for i in range(part, args.long_tasks, parts):
         if i in done:
             continue
         t0 = time.perf_counter()
@@ -151,6 +152,29 @@ def _long_worker(args_dict: dict, out: str) -> None:
         _append(path, {"index": i, "task_id": bank[i].task_id, "psnr_bicubic": bicubic, "psnr_before": before, "psnr_after": after,
                        "gain": after - before, "seconds": time.perf_counter() - t0})
         print(f"long: task {i} gain {after - before:+.3f} dB ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+
+def _interleaved_timing(args, net, recipes: dict, out: Path) -> dict:
+    """Seconds per task of each recipe, timed back to back on the same ``--timing-tasks`` tasks, so that every
+    recipe sees the same machine load (the phases above run minutes apart on a shared machine)."""
+    from restoration.mtl.competition import probe_loop
+
+    path = out / "timing.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    if args.report_only:
+        return {}
+    source, _, bank = _setup(args)
+    totals = {name: 0.0 for name in recipes}
+    for i in range(args.timing_tasks):
+        for name, cfg in recipes.items():
+            t0 = time.perf_counter()
+            probe_loop(net, bank[i], source, cfg)
+            totals[name] += time.perf_counter() - t0
+    result = {name: t / args.timing_tasks for name, t in totals.items()}
+    result["tasks"] = args.timing_tasks
+    path.write_text(json.dumps(result, indent=1))
+    return result
 
 
 def _agreement(ref: dict, other: dict, ratio: float) -> dict:
@@ -186,8 +210,13 @@ def main(argv=None) -> int:
     ap.add_argument("--ratio", type=float, default=0.4)
     ap.add_argument("--long-tasks", type=int, default=30)
     ap.add_argument("--long-iters", type=int, default=1000)
+    ap.add_argument("--long-workers", type=int, default=2, help="processes for the long fine-tunes")
     ap.add_argument("--val-size", type=int, default=128)
     ap.add_argument("--val-per-image", type=int, default=4)
+    ap.add_argument("--repeat-tasks", type=int, default=25,
+                    help="re-probe this many tasks faithfully with another seed (the ranking's own noise)")
+    ap.add_argument("--timing-tasks", type=int, default=5,
+                    help="tasks on which all recipes are timed back to back (same machine load)")
     ap.add_argument("--report-only", action="store_true",
                     help="run nothing: compute the report from the results already in --out")
     args = ap.parse_args(argv)
@@ -202,10 +231,13 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     net, base_secs = _base_model(args, out)
     partial = {}
-    worker = None
+    workers = []
     if args.long_tasks > 0 and not args.report_only:
-        worker = mp.get_context("spawn").Process(target=_long_worker, args=(vars(args), str(out)))
-        worker.start()
+        for part in range(args.long_workers):
+            w = mp.get_context("spawn").Process(target=_long_worker, args=(vars(args), str(out), part,
+                                                                            args.long_workers))
+            w.start()
+            workers.append(w)
 
     common = dict(batch_size=args.batch, patch_size=args.patch, degrade_size=args.degrade_size, seed=args.seed,
                   execution="loop")
@@ -217,23 +249,38 @@ def main(argv=None) -> int:
                     "faithful": {"iters": args.iters, "window": args.window, "lr": args.lr,
                                  "sec_per_task": sum(r["seconds"] for r in faithful.values()) / len(faithful)},
                     "fast": []}
+    faithful_cfg = ProbeConfig(iters=args.iters, window=args.window, lr=args.lr, **common)
+    fast_results, recipes = {}, {"faithful": faithful_cfg}
     for spec in [s for s in args.fast.split(",") if s]:
         it, win, lr = spec.split(":")
         cfg = ProbeConfig(iters=int(it), window=int(win), lr=float(lr), **common)
         name = f"fast_{it}_{win}_{lr}"
         res = _probe_phase(args, net, name, cfg, out)
-        if not res:
-            continue
-        partial[name] = len(res)
+        if res:
+            fast_results[spec], recipes[spec] = res, cfg
+    if args.repeat_tasks > 0:  # the faithful probe again with other batches: how reproducible is its ranking?
+        again = _probe_phase(args, net, "faithful_seed1", ProbeConfig(
+            iters=args.iters, window=args.window, lr=args.lr, **{**common, "seed": args.seed + 1}), out,
+            limit=args.repeat_tasks)
+        if again:
+            report["faithful_repeat"] = _agreement(faithful, again, args.ratio)
+    timing = _interleaved_timing(args, net, recipes, out) if args.timing_tasks > 0 else {}
+    report["faithful"]["sec_per_task_interleaved"] = timing.get("faithful")
+    report["timing_tasks"] = args.timing_tasks
+    for spec, res in fast_results.items():
+        partial[spec] = len(res)
         secs = sum(r["seconds"] for r in res.values()) / len(res)
-        faithful_cfg = ProbeConfig(iters=args.iters, window=args.window, lr=args.lr, **common)
-        report["fast"].append({"recipe": spec, "sec_per_task": secs,
-                               "work_ratio": faithful_cfg.cost() / cfg.cost(),
-                               "speedup": report["faithful"]["sec_per_task"] / secs,
+        report["fast"].append({"recipe": spec, "sec_per_task_phase": secs,
+                               "speedup_phases": report["faithful"]["sec_per_task"] / secs,
+                               "sec_per_task_interleaved": timing.get(spec),
+                               "speedup_interleaved": (timing["faithful"] / timing[spec]) if spec in timing else None,
+                               "work_ratio": faithful_cfg.cost() / recipes[spec].cost(),
                                **_agreement(faithful, res, args.ratio)})
-    if worker is not None:
-        worker.join()
-    long = _done(out / "long.jsonl")
+    for w in workers:
+        w.join()
+    long = {}
+    for path in sorted(out.glob("long*.jsonl")):
+        long.update(_done(path))
     if long:
         common_ids = sorted(set(long) & set(faithful))
         ind = [-faithful[i]["indicator"] for i in common_ids]
