@@ -116,7 +116,7 @@ def register(subparsers) -> None:
                                           "indicator (fine-tuned / frozen L1); results are appended per task.")
     p.add_argument("-opt", "--opt", required=True, help="option file (options/tasks/probe_*.yml)")
     p.add_argument("--fast", action="store_true", help="the cheap recipe (option block 'fast:') instead of the "
-                                                       "faithful 100-step probe")
+                                                       "faithful probe; check its agreement at your scale first")
     p.add_argument("--shard", default=None, metavar="I/N", help="probe tasks with index %% N == I (0-based)")
     p.add_argument("--resume", action="store_true", help="continue: skip tasks already in the results")
     p.add_argument("--execution", choices=("auto", "loop", "vmap"), default=None,
