@@ -107,7 +107,7 @@ def default_model(models_dir_: str | os.PathLike | None = None) -> ModelInfo:
 
 
 def _looks_like_path(value: str) -> bool:
-    return os.sep in value or "/" in value or value.lower().endswith(MODEL_SUFFIXES) or Path(value).exists()
+    return os.sep in value or "/" in value or value.lower().endswith(MODEL_SUFFIXES) or Path(value).is_file()
 
 
 def resolve_model(model: str | os.PathLike | None, models_dir_: str | os.PathLike | None = None,
