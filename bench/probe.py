@@ -196,7 +196,7 @@ def main(argv=None) -> int:
     ap.add_argument("--base", default="", help="a trained model file (default: train one here)")
     ap.add_argument("--tasks", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--batch", type=int, default=4, help="probe batch size")
+    ap.add_argument("--batch", type=int, default=2, help="probe batch size")
     ap.add_argument("--long-batch", type=int, default=2, help="batch size of the long fine-tunes")
     ap.add_argument("--base-batch", type=int, default=4)
     ap.add_argument("--patch", type=int, default=48, help="GT training patch (LQ = patch / 4)")
