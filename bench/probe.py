@@ -206,7 +206,7 @@ def main(argv=None) -> int:
     ap.add_argument("--base-lr", type=float, default=1e-3, help="cosine-decayed to a tenth")
     ap.add_argument("--iters", type=int, default=100)
     ap.add_argument("--window", type=int, default=10)
-    ap.add_argument("--fast", default="16:4:2e-4,16:4:1e-3", help="fast recipes ITERS:WINDOW:LR, comma separated")
+    ap.add_argument("--fast", default="16:4:1e-3,10:3:1e-3,16:4:2e-4", help="fast recipes ITERS:WINDOW:LR, comma separated")
     ap.add_argument("--ratio", type=float, default=0.4)
     ap.add_argument("--long-tasks", type=int, default=30)
     ap.add_argument("--long-iters", type=int, default=1000)
