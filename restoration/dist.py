@@ -58,8 +58,8 @@ def broadcast_module(module: torch.nn.Module, src: int = 0) -> None:
             dist.broadcast(t.data, src=src)
 
 
-def all_reduce_mean_grads(params: list[torch.nn.Parameter]) -> None:
-    """Average ``.grad`` over ranks (for networks outside the balancer, e.g. the discriminator)."""
+def all_reduce_grads(params: list[torch.nn.Parameter], average: bool = False) -> None:
+    """SUM (or mean) of ``.grad`` over ranks through one flat buffer; a missing grad counts as zeros."""
     if not is_distributed():
         return
     params = [p for p in params if p.requires_grad]
@@ -68,12 +68,18 @@ def all_reduce_mean_grads(params: list[torch.nn.Parameter]) -> None:
             p.grad = torch.zeros_like(p)
     flat = torch.cat([p.grad.reshape(-1) for p in params])
     dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-    flat /= dist.get_world_size()
+    if average:
+        flat /= dist.get_world_size()
     offset = 0
     for p in params:
         n = p.numel()
         p.grad.copy_(flat[offset:offset + n].view_as(p))
         offset += n
+
+
+def all_reduce_mean_grads(params: list[torch.nn.Parameter]) -> None:
+    """Average ``.grad`` over ranks (for networks outside the balancer, e.g. the discriminator)."""
+    all_reduce_grads(params, average=True)
 
 
 def all_reduce_mean(values: torch.Tensor) -> torch.Tensor:

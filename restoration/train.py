@@ -119,7 +119,6 @@ def _loaders(opt: dict, start_iter: int):
 
 def train_pipeline(opt: dict, resume: dict | None, opt_path: str | None = None, stop_at: int | None = None):
     """Run the loop; returns the model. ``stop_at`` ends early after that iteration (tests), saving a state."""
-    import torch
     from basicsr.models import build_model
     from basicsr.utils import MessageLogger, get_env_info, get_root_logger, get_time_str, init_tb_logger
     from basicsr.utils.options import dict2str

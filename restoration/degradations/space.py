@@ -148,7 +148,7 @@ class DegradationSpace:
                      "gray_noise_prob2", "second_blur_prob", "final_sinc_prob", "final_order_prob"):
             prob(name)
         for suffix in ("", "2"):
-            klist, kprob = getattr(self, "kernel_list" + suffix), getattr(self, "kernel_prob" + suffix)
+            klist = getattr(self, "kernel_list" + suffix)
             if not isinstance(klist, (tuple, list)) or not klist:
                 raise OptionError(f"kernel_list{suffix}: expected a non-empty list of kernel types")
             for k in klist:

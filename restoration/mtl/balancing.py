@@ -25,6 +25,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
+from restoration.dist import all_reduce_grads, is_distributed
 from restoration.errors import OptionError
 
 OVER_CHOICES = ("groups", "tasks")
@@ -67,17 +68,10 @@ def batch_keys(task: Tensor, group: Tensor, over: str, num_bank_tasks: int) -> T
 
 # ----------------------------------------------------------------------------------------------------------
 # torch.distributed helpers (no-ops in a single process)
-def dist_active() -> bool:
-    """True when torch.distributed runs with more than one process."""
-    import torch.distributed as dist
-
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-
 def global_stats(sums: Tensor, counts: Tensor) -> tuple[Tensor, Tensor]:
     """Detached per-key loss sums and counts over all ranks (one all-reduce of a [2, K] buffer)."""
     buf = torch.stack([sums.detach().to(torch.float64), counts.detach().to(device=sums.device, dtype=torch.float64)])
-    if dist_active():
+    if is_distributed():
         import torch.distributed as dist
 
         dist.all_reduce(buf, op=dist.ReduceOp.SUM)
@@ -86,7 +80,7 @@ def global_stats(sums: Tensor, counts: Tensor) -> tuple[Tensor, Tensor]:
 
 def all_reduce_(t: Tensor) -> Tensor:
     """In-place SUM all-reduce when distributed."""
-    if dist_active():
+    if is_distributed():
         import torch.distributed as dist
 
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
@@ -95,19 +89,7 @@ def all_reduce_(t: Tensor) -> Tensor:
 
 def sync_grads(params: Sequence[Tensor]) -> None:
     """SUM all-reduce of the ``.grad`` of ``params`` through one flat buffer (missing grads count as 0)."""
-    if not dist_active():
-        return
-    params = [p for p in params if p.requires_grad]
-    for p in params:
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-    flat = torch.cat([p.grad.reshape(-1) for p in params])
-    all_reduce_(flat)
-    offset = 0
-    for p in params:
-        n = p.numel()
-        p.grad.copy_(flat[offset:offset + n].view_as(p))
-        offset += n
+    all_reduce_grads(list(params))
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:

@@ -17,12 +17,6 @@ from restoration.mtl.competition_options import load_task_options  # noqa: E402
 from restoration.mtl.grouping import bin_by_pis  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _experiment(tmp_path: Path, group: dict) -> Path:

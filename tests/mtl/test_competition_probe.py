@@ -16,13 +16,6 @@ from restoration.mtl.competition import (  # noqa: E402
 from restoration.mtl.competition_data import PatchSource, load_gt  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids oversubscription on a shared machine (and does not change results)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

@@ -22,12 +22,6 @@ from restoration.mtl.competition_store import ShardWriter, parse_shard, read_res
 NUM_TASKS = 6
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def make_experiment(tmp_path: Path, iters: int = 8, num_tasks: int = NUM_TASKS) -> Path:
