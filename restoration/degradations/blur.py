@@ -23,6 +23,8 @@ SEPARABLE_MIN_SIZE = 13
 STRIP_CHANNELS = 24  # cut few-channel images into strips until a canvas has about this many channels
 STRIP_MIN_ROWS = 48  # ... but never into strips shorter than this
 STRIPS_MAX = 8
+FFT_MIN_SIZE = 15  # non-separable kernels this large on images this large run as FFT products (CPU: 2-3x faster)
+FFT_MIN_AREA = 128 * 128
 
 
 def kernel_stack(kernels: Sequence[Kernel], device: torch.device) -> torch.Tensor:
@@ -154,11 +156,41 @@ def _canvas_blur(pieces: list[_Piece], b: list[int], separable: bool) -> list[to
     return out
 
 
+def _fast_len(n: int) -> int:
+    """The smallest 5-smooth integer >= n: FFT lengths with only small prime factors are several times faster."""
+    while True:
+        m = n
+        for f in (2, 3, 5):
+            while m % f == 0:
+                m //= f
+        if m == 1:
+            return n
+        n += 1
+
+
+def _fft_blur(x: torch.Tensor, kernel: Kernel) -> torch.Tensor:
+    """filter2D semantics (reflect padding, correlation) computed as a product of Fourier transforms.
+
+    The transform length is at least the padded size, so the circular wrap-around only reaches the first k-1
+    outputs, which are cut away; what is kept equals the direct correlation up to float rounding (~1e-6)."""
+    k = kernel.size
+    p = k // 2
+    h, w = x.shape[-2:]
+    xp = F.pad(x, (p, p, p, p), mode="reflect")
+    size = (_fast_len(xp.shape[-2]), _fast_len(xp.shape[-1]))
+    kt = torch.from_numpy(np.ascontiguousarray(kernel_view(kernel)[::-1, ::-1])).to(x)
+    y = torch.fft.irfft2(torch.fft.rfft2(xp, s=size) * torch.fft.rfft2(kt, s=size), s=size)
+    return y[..., k - 1:k - 1 + h, k - 1:k - 1 + w].contiguous()
+
+
 def blur_many(items: list[torch.Tensor], kernels: Sequence[Kernel], step: str = "blur") -> list[torch.Tensor]:
     """Blur each (n_i, C, h_i, w_i) tensor with its own kernel (shared by its n_i rows); same sizes out."""
     for x, k in zip(items, kernels):
         _check_size(x.shape[-2], x.shape[-1], k.size, step)
-    pieces = [pc for i, (x, k) in enumerate(zip(items, kernels)) for pc in _pieces(x, k, i)]
+    fft = {i for i, (x, k) in enumerate(zip(items, kernels))
+           if x.device.type == "cpu" and k.size >= FFT_MIN_SIZE and x.shape[-2] * x.shape[-1] >= FFT_MIN_AREA
+           and kernel_vector(k) is None}
+    pieces = [pc for i, (x, k) in enumerate(zip(items, kernels)) if i not in fft for pc in _pieces(x, k, i)]
     results: list[torch.Tensor | None] = [None] * len(pieces)
     # separable only where two 1-D passes beat one 2-D pass (large kernels; see _cost)
     sep = [i for i, pc in enumerate(pieces)
@@ -169,6 +201,8 @@ def blur_many(items: list[torch.Tensor], kernels: Sequence[Kernel], step: str = 
             for j, y in zip(b, _canvas_blur(pieces, b, separable)):
                 results[j] = y
     out: list[list[torch.Tensor]] = [[] for _ in items]
+    for i in sorted(fft):
+        out[i].append(_fft_blur(items[i], kernels[i]))
     for pc, y in zip(pieces, results):
         out[pc.item].append(y)  # strips come in order, top to bottom
     return [parts[0] if len(parts) == 1 else torch.cat(parts, dim=2) for parts in out]

@@ -34,3 +34,17 @@ def test_shared_and_per_sample_kernels_and_size_errors():
     assert torch.allclose(filter2d(x, torch.FloatTensor(kernel_array(k))[None]), ref, atol=1e-6)
     with pytest.raises(RestorationError, match="too small for the 21x21 kernel at the second blur step"):
         blur_many([torch.rand(1, 3, 10, 40)], [Kernel("iso", 21, sigma_x=1.0, sigma_y=1.0)], "second blur")
+
+
+def test_fft_path_equals_filter2d_for_large_kernels_on_large_images():
+    from restoration.degradations import blur
+
+    torch.manual_seed(1)
+    x = torch.rand(2, 3, 131, 157)  # odd sizes: padded 151 x 177 -> FFT lengths 160 x 180
+    for k in (Kernel("aniso", 21, sigma_x=2.5, sigma_y=0.8, theta=-1.1),
+              Kernel("generalized_aniso", 15, sigma_x=1.5, sigma_y=2.2, theta=0.4, beta=3.0)):
+        assert k.size >= blur.FFT_MIN_SIZE and blur.kernel_vector(k) is None  # takes the FFT path
+        ref = filter2D(x, torch.FloatTensor(kernel_array(k, pad_to=21))[None].expand(2, 21, 21))
+        assert float((blur._fft_blur(x, k) - ref).abs().max()) < 1e-5
+        assert float((blur_many([x], [k])[0] - ref).abs().max()) < 1e-5
+    assert [blur._fast_len(n) for n in (151, 177, 262, 7)] == [160, 180, 270, 8]
