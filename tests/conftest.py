@@ -31,6 +31,19 @@ def _seed_everything():
     yield
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Tiny networks run fastest on one torch thread; on a busy shared machine two threads spin and wait.
+
+    Results do not depend on it (each test compares runs made under the same setting)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def photo_paths():
     """Paths of real photos shipped by installed packages (lossless ones first)."""

@@ -13,13 +13,7 @@ from restoration.cli import main
 from restoration.inference import read_image, save_model, write_image
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny networks: one thread is fastest, and does not spin on a busy shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -20,17 +20,7 @@ from restoration.degradations import DegradationSpace, Kernel, Noise, Resize, Ta
 from restoration.degradations import pipeline as pl
 from restoration.degradations.task import FINAL_ORDERS, RESIZE_MODES
 from restoration.errors import RestorationError
-
-
-def _basicsr_kernel(k: Kernel) -> np.ndarray:
-    iso = not k.kind.endswith("aniso")
-    if k.kind == "sinc":
-        return bd.circular_lowpass_kernel(k.omega, k.size, pad_to=False)
-    if k.kind in ("iso", "aniso"):
-        return bd.bivariate_Gaussian(k.size, k.sigma_x, k.sigma_y, k.theta, isotropic=iso)
-    if k.kind.startswith("generalized"):
-        return bd.bivariate_generalized_Gaussian(k.size, k.sigma_x, k.sigma_y, k.theta, k.beta, isotropic=iso)
-    return bd.bivariate_plateau(k.size, k.sigma_x, k.sigma_y, k.theta, k.beta, isotropic=iso)
+from basicsr_reference import basicsr_kernel
 
 
 class _Recorder:
@@ -96,7 +86,7 @@ def _reference(gt: torch.Tensor, task, draws: list[torch.Tensor], scale: int, mo
     H, W = gt.shape[-2:]
 
     def kern(k):
-        return torch.FloatTensor(np.pad(_basicsr_kernel(k), (21 - k.size) // 2))[None]
+        return torch.FloatTensor(np.pad(basicsr_kernel(k), (21 - k.size) // 2))[None]
 
     def noise(x, spec):
         z = draws.pop(0)

@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, build_net
+from tiny_models import TINY, build_net
 
 from restoration.errors import RestorationError
 from restoration.inference import Upscaler, detect_arch, load_model, read_weights, save_model

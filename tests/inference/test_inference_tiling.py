@@ -3,7 +3,7 @@ import logging
 import numpy as np
 import pytest
 import torch
-from conftest import build_net
+from tiny_models import build_net
 
 from restoration.errors import RestorationError
 from restoration.inference.tiling import tile_grid, tiles_for, upscale_tiled

@@ -3,7 +3,7 @@ import logging
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, build_net
+from tiny_models import TINY, build_net
 
 import restoration
 from restoration.errors import RestorationError
