@@ -15,7 +15,6 @@ After the fix: models, transforms and ``roi_align`` work; ``torchvision.io`` cod
 from __future__ import annotations
 
 import importlib.abc
-import importlib.util
 import os
 import sys
 
@@ -26,10 +25,11 @@ def _compiled_ops_load() -> bool:
     """True when torchvision's ``_C`` extension loads (then torchvision needs no help)."""
     import torch
 
-    spec = importlib.util.find_spec("torchvision")
-    if spec is None or not spec.submodule_search_locations:
+    from restoration._packages import package_dir
+
+    folder = package_dir("torchvision")
+    if folder is None:
         return True  # no torchvision: nothing to fix
-    folder = list(spec.submodule_search_locations)[0]
     libs = [f for f in os.listdir(folder) if f.startswith("_C.") and f.endswith((".so", ".pyd", ".dylib"))]
     if not libs:
         return False

@@ -128,13 +128,19 @@ def check(value: Any, spec: Any, path: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- loading
-def _yaml_load(path: Path) -> dict:
+def read_yaml(path: str | os.PathLike, what: str = "option file") -> Any:
+    """The parsed content of a YAML file; a missing file or a syntax error is one OptionError naming the file."""
+    path = Path(path)
     if not path.is_file():
-        raise OptionError(f"option file {path} does not exist")
+        raise OptionError(f"{what} {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise OptionError(f"{path}: not valid YAML ({exc})") from None
+        raise OptionError(f"{path}: not valid YAML ({' '.join(str(exc).split())[:200]})") from None
+
+
+def _yaml_load(path: Path) -> dict:
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise OptionError(f"{path}: expected a mapping of options at the top level")
     return data

@@ -49,15 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def load_options(path: str) -> dict[str, Any]:
     """Read and validate an evaluation option file; OptionError names the key."""
-    import yaml
+    from restoration.options import read_yaml
 
-    p = Path(path)
-    if not p.is_file():
-        raise OptionError(f"option file not found: {path}")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise OptionError(f"{path}: invalid YAML ({' '.join(str(exc).split())[:200]})") from None
+    data = read_yaml(path) or {}
     if not isinstance(data, dict):
         raise OptionError(f"{path}: expected a mapping of options at the top level")
     opts = {k: v for k, (_t, v) in OPTION_KEYS.items()}

@@ -5,9 +5,10 @@ The files are located with ``importlib.util.find_spec`` and read from disk; the 
 """
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+
+from restoration._packages import package_dir
 
 
 @dataclass(frozen=True)
@@ -34,21 +35,11 @@ _CATALOGUE: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _package_dir(package: str) -> Path | None:
-    try:
-        spec = importlib.util.find_spec(package)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(list(spec.submodule_search_locations)[0])
-
-
 def list_offline_photos(lossless_only: bool = False) -> list[OfflinePhoto]:
     """The catalogue entries whose files exist on this machine, in catalogue order."""
     photos = []
     for package, rel, licence in _CATALOGUE:
-        root = _package_dir(package)
+        root = package_dir(package)
         if root is None or not (root / rel).is_file():
             continue
         lossless = rel.endswith(".png")

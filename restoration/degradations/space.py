@@ -95,15 +95,10 @@ class DegradationSpace:
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> "DegradationSpace":
         """A space YAML: the keys at the top level, or under a ``degradation:`` key (as in a training file)."""
-        import yaml
+        from restoration.options import read_yaml
 
         path = Path(path)
-        if not path.is_file():
-            raise OptionError(f"degradation space file {path} does not exist")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise OptionError(f"{path}: not valid YAML ({exc})") from None
+        data = read_yaml(path, "degradation space file")
         if isinstance(data, dict) and isinstance(data.get("degradation"), dict):
             data = data["degradation"]
         try:

