@@ -1,7 +1,7 @@
 """Step time of every balancer relative to EW on the Compact backbone (SRVGGNetCompact, x4) with G groups.
 
 One training step = forward, per-sample L1, per-group reduction, ``balancer.backward`` and an Adam step (plus
-the no-grad re-forward of FAMO's post-step hook). Each method step is paired with an EW step right before it,
+FAMO's no-grad re-forward of a share of the batch after the step). Each method step is paired with an EW step right before it,
 so load from other processes hits both alike; the figure is the median over pairs of the ratio, in wall time
 and in this process's CPU time (on a shared CPU the CPU-time ratio is the stable one and decides the goal; on
 CUDA the wall ratio does). Goals: loss weighting <= 1.1x EW, gradient aggregation <= (G+1)x EW.
@@ -45,7 +45,7 @@ def main() -> None:
                     help="torch CPU threads (default 1: on a shared CPU, multi-thread timings swing with load; 0 = torch default)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--methods", default=",".join(["ew"] + [m for m in available_balancers() if m != "ew"]
-                                                  + ["famo:reevaluate=false"]))
+                                                  + ["famo:reevaluate=1", "famo:reevaluate=0"]))
     args = ap.parse_args()
     from basicsr.archs.srvgg_arch import SRVGGNetCompact
 
@@ -79,9 +79,11 @@ def main() -> None:
         sums, counts = reduce_losses(per, keys, G)
         bal.backward(sums, counts, list(net.parameters()))
         opt.step()
-        if bal.needs_after_step:
+        if bal.needs_after_step:  # FAMO: re-evaluate the samples it names with the updated net
+            idx = bal.after_step_samples(len(keys)).to(dev)
             with torch.no_grad():
-                bal.after_step(*reduce_losses((net(lq) - gt).abs().mean((1, 2, 3)), keys, G))
+                after = (net(lq[idx]) - gt[idx]).abs().mean((1, 2, 3))
+            bal.after_step(*reduce_losses(after, keys[idx], G), *reduce_losses(per.detach()[idx], keys[idx], G))
 
     # warm-up on a small batch (imports, first-call allocations, solver set-up) without touching the timed nets
     small_lq, small_gt, small_keys = lq[:G, :, :16, :16], gt[:G, :, :64, :64], keys[:G]

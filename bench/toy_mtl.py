@@ -3,7 +3,7 @@ targets (no task heads, as in degradation-as-task SR). Loss scales differ by 100
 so the summed loss is dominated by the large tasks. Reports every balancer's per-task loss relative to its
 initial loss, averaged over seeds, and the worst task (lower is better).
 
-    .venv/bin/python bench/toy_mtl.py [--steps 300] [--seeds 3] [--methods ew,pcgrad,...]
+    .venv/bin/python bench/toy_mtl.py [--steps 300] [--seeds 3] [--methods ew,pcgrad,famo:reevaluate=1,...]
 """
 from __future__ import annotations
 
@@ -43,8 +43,8 @@ def run(method: str, seed: int, steps: int) -> torch.Tensor:
     torch.manual_seed(seed)
     mu, maps, g = make_problem(seed)
     net = torch.nn.Sequential(torch.nn.Linear(D, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
-    opt_kw = {"type": method}
-    bal = build_balancer(opt_kw)
+    name, *kv = method.split(":")  # name or name:key=value:... (e.g. famo:reevaluate=1)
+    bal = build_balancer({"type": name, **dict(item.split("=", 1) for item in kv)})
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     ev = batch(mu, maps, torch.Generator().manual_seed(99), n=512)
 
@@ -57,12 +57,14 @@ def run(method: str, seed: int, steps: int) -> torch.Tensor:
     for _ in range(steps):
         x, y, keys = batch(mu, maps, g)
         opt.zero_grad()
-        sums, counts = reduce_losses(per_sample_loss(net, x, y, keys), keys, K)
-        bal.backward(sums, counts, list(net.parameters()))
+        per = per_sample_loss(net, x, y, keys)
+        bal.backward(*reduce_losses(per, keys, K), list(net.parameters()))
         opt.step()
-        if bal.needs_after_step:
+        if bal.needs_after_step:  # FAMO: the samples it names, re-evaluated after the step
+            i = bal.after_step_samples(len(keys))
             with torch.no_grad():
-                bal.after_step(*reduce_losses(per_sample_loss(net, x, y, keys), keys, K))
+                after = per_sample_loss(net, x[i], y[i], keys[i])
+            bal.after_step(*reduce_losses(after, keys[i], K), *reduce_losses(per.detach()[i], keys[i], K))
     return eval_losses() / init
 
 

@@ -208,10 +208,7 @@ class RealSRMTLModel(SRModel):
         info = self.balancer.backward(sums, counts, params)
         self.optimizer_g.step()
         if self.balancer.needs_after_step:
-            with torch.no_grad():
-                self.output = self.net_g(self.lq)
-                after, _ = self.per_sample_losses(current_iter)
-            self.balancer.after_step(*reduce_losses(after.detach(), keys, self.num_keys))
+            self._reevaluate(per_sample.detach(), keys, current_iter)
         # log: global means of every component, then per group / per task
         comp = torch.stack([v.sum() for v in parts.values()] + [per_sample.detach().sum(),
                                                                  torch.tensor(float(per_sample.numel()),
@@ -223,6 +220,23 @@ class RealSRMTLModel(SRModel):
         self._log_keys(per_sample.detach(), info)
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
+
+    def _reevaluate(self, per_sample: torch.Tensor, keys: torch.Tensor, current_iter: int) -> None:
+        """FAMO's post-step hook: the samples the balancer names, re-evaluated with the updated network, and
+        their losses from the step itself. ``output``/``gt`` are restored for what follows (the GAN's D step)."""
+        from restoration.mtl.balancing import reduce_losses
+
+        idx = self.balancer.after_step_samples(per_sample.shape[0]).to(per_sample.device)
+        saved = self.output, self.gt, self.gt_usm
+        try:
+            with torch.no_grad():
+                self.gt, self.gt_usm = saved[1][idx], saved[2][idx]
+                self.output = self.net_g(self.lq[idx])
+                after, _ = self.per_sample_losses(current_iter)
+        finally:
+            self.output, self.gt, self.gt_usm = saved
+        self.balancer.after_step(*reduce_losses(after.detach(), keys[idx], self.num_keys),
+                                 *reduce_losses(per_sample[idx], keys[idx], self.num_keys))
 
     def _log_keys(self, per_sample: torch.Tensor, info: dict) -> None:
         from restoration.mtl.balancing import global_stats, reduce_losses

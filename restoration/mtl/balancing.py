@@ -149,8 +149,14 @@ class Balancer:
         """Write the combined gradient of the global per-key mean losses into ``.grad``; return logging info."""
         raise NotImplementedError
 
-    def after_step(self, sums_after: Tensor, counts_after: Tensor) -> None:
-        """Post-step hook (FAMO): per-key sums/counts re-evaluated on the same batch with the updated net."""
+    def after_step_samples(self, batch_size: int) -> Tensor:
+        """Which samples of this step's batch the post-step hook needs re-evaluated (default: all of them)."""
+        return torch.arange(batch_size)
+
+    def after_step(self, sums_after: Tensor, counts_after: Tensor, sums_before: Tensor | None = None,
+                   counts_before: Tensor | None = None) -> None:
+        """Post-step hook (FAMO): per-key sums/counts of the samples ``after_step_samples`` named, re-evaluated
+        with the updated net, and (optionally) the same samples' losses from the step itself."""
 
     # -- state ----------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -209,9 +215,9 @@ def log_scalars(info: dict, names: Sequence[str] | None = None, prefix: str = "b
 # ----------------------------------------------------------------------------------------------------------
 # registry / factory
 def _registry() -> dict[str, type[Balancer]]:
-    from restoration.mtl import balancing_gradient, balancing_weighting
+    from restoration.mtl import balancing_famo, balancing_gradient, balancing_weighting
 
-    classes = [MeanBalancer, *balancing_weighting.CLASSES, *balancing_gradient.CLASSES]
+    classes = [MeanBalancer, *balancing_weighting.CLASSES, *balancing_famo.CLASSES, *balancing_gradient.CLASSES]
     return {c.TYPE: c for c in classes}
 
 

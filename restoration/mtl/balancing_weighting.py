@@ -146,6 +146,7 @@ class UW(WeightingBalancer):
             self._init_state(len(d["s"]), d["s"])
             self.s = d["s"].clone()
             self.adam.load_state_dict(d["adam"])
+        self.steps = int(d.get("steps", 0))
 
 
 class IMTLL(UW):
@@ -250,79 +251,6 @@ class GLS(WeightingBalancer):
         return w
 
 
-class FAMO(WeightingBalancer):
-    """Fast adaptive multitask optimisation. Weights ``w_k = z_k / (c D_k)``, ``z = softmax(xi)`` over present
-    keys, ``D_k = L_k - L*_k + eps``, ``c = sum z_k / D_k`` (the gradient of ``sum z_k log D_k / c``).
-    ``after_step`` gets the losses re-evaluated on the same batch after the optimiser step:
-    ``delta_k = log D_k(before) - log D_k(after)``, and ``xi`` takes an Adam step (L2 ``gamma``) on
-    ``J_softmax^T delta = z * (delta - z.delta)``. ``reevaluate: false`` skips the extra forward: the next
-    step's losses (on a new batch) stand in for the re-evaluated ones (cheaper, noisier; not the paper's rule)."""
-
-    TYPE = "famo"
-    DEFAULTS = {"lr": 0.025, "gamma": 1e-3, "min_loss": 0.0, "eps": 1e-8, "reevaluate": True}
-
-    def __init__(self, opt: dict | None = None) -> None:
-        super().__init__(opt)
-        self.needs_after_step = bool(self.opt["reevaluate"])
-        self.prev: Tensor | None = None
-
-    def _init_state(self, K: int, like: Tensor) -> None:
-        self.xi = torch.zeros(K, dtype=like.dtype)
-        self.adam = KeyAdam(self.opt["lr"], weight_decay=self.opt["gamma"])
-        self.prev: Tensor | None = None
-        self.prev_present: Tensor | None = None
-
-    def _d(self, losses: Tensor) -> Tensor:
-        return losses.cpu() - float(self.opt["min_loss"]) + float(self.opt["eps"])
-
-    def weights(self, losses: Tensor, present: Tensor) -> Tensor:
-        p = present.cpu()
-        z = _masked_softmax(self.xi, p)
-        d = self._d(losses).clamp_min(float(self.opt["eps"]))
-        c = (z[p] / d[p]).sum()
-        w = torch.zeros_like(z)
-        w[p] = z[p] / (c * d[p])
-        return w.to(losses.device)
-
-    def update(self, losses: Tensor, present: Tensor, counts: Tensor) -> None:
-        self.prev, self.prev_present = self._d(losses).clamp_min(float(self.opt["eps"])), present.cpu()
-
-    def after_step(self, sums_after: Tensor, counts_after: Tensor) -> None:
-        if self.prev is None:
-            raise RuntimeError("famo: after_step called before backward")
-        losses, _, present = self._means(sums_after.detach(), counts_after)
-        self._xi_step(losses, present)
-
-    def _weighted_step(self, sums: Tensor, losses: Tensor, gcnt: Tensor, present: Tensor,
-                       shared_params: Sequence[Tensor]) -> dict:
-        if not self.needs_after_step and self.prev is not None:  # reevaluate: false -> this batch is "after"
-            self._xi_step(losses, present)
-        return super()._weighted_step(sums, losses, gcnt, present, shared_params)
-
-    def _xi_step(self, losses: Tensor, present: Tensor) -> None:
-        p = self.prev_present & present.cpu()
-        if bool(p.any()):
-            after = self._d(losses).clamp_min(float(self.opt["eps"]))
-            delta = torch.zeros_like(self.xi)
-            delta[p] = torch.log(self.prev[p]) - torch.log(after[p])
-            z = _masked_softmax(self.xi, p)
-            grad = z * (delta - (z * delta).sum())
-            self.adam.step(self.xi, grad, p)
-        self.prev = None
-
-    def state_dict(self) -> dict:
-        if self.K is None:
-            return super().state_dict()
-        return {**super().state_dict(), "xi": self.xi, "adam": self.adam.state_dict()}
-
-    def load_state_dict(self, d: dict) -> None:
-        super().load_state_dict(d)
-        if d.get("xi") is not None:
-            self._init_state(len(d["xi"]), d["xi"])
-            self.xi = d["xi"].clone()
-            self.adam.load_state_dict(d["adam"])
-
-
 class GradNorm(WeightingBalancer):
     """GradNorm: ``w = softmax(s)`` over present keys; ``s`` takes an Adam step on
     ``sum_k | w_k ||g_k|| - mean_j(w_j ||g_j||) r_k^alpha |`` (target detached), ``g_k`` = gradient of ``L_k``
@@ -385,4 +313,4 @@ class GradNorm(WeightingBalancer):
             self.adam.load_state_dict(d["adam"])
 
 
-CLASSES = [EW, UW, IMTLL, DWA, RLW, GLS, FAMO, GradNorm]
+CLASSES = [EW, UW, IMTLL, DWA, RLW, GLS, GradNorm]

@@ -248,6 +248,36 @@ def test_famo_matches_reference_update():
         assert torch.allclose(b.xi, xi.detach())
 
 
+def test_famo_reevaluates_a_seeded_share_of_the_batch():
+    b = build_balancer({"type": "famo"})  # default share 0.25
+    assert b.needs_after_step and b.share == 0.25
+    first = b.after_step_samples(10)
+    assert len(first) == 3 and torch.equal(first, b.after_step_samples(10)) and torch.equal(first, first.sort().values)
+    assert build_balancer({"type": "famo", "reevaluate": True}).after_step_samples(7).tolist() == list(range(7))
+    assert not build_balancer({"type": "famo", "reevaluate": False}).needs_after_step
+    _controlled(b, [1.0, 2.0, 3.0, 4.0], [0, 1, 0, 1], 2)
+    b.after_step(torch.tensor([0.5, 1.0], dtype=torch.float64), torch.ones(2, dtype=torch.long),
+                 torch.tensor([1.0, 2.0], dtype=torch.float64), torch.ones(2, dtype=torch.long))
+    assert not torch.equal(b.after_step_samples(10), first)  # a new draw each step, replayed from the step count
+    with pytest.raises(OptionError, match="train.balancing.reevaluate"):
+        build_balancer({"type": "famo", "reevaluate": 1.5})
+
+
+def test_famo_subset_rule_uses_the_subsets_own_losses():
+    """delta_k = log L_k(subset, before) - log L_k(subset, after), not the whole batch's loss before."""
+    lr = 0.05
+    b = build_balancer({"type": "famo", "lr": lr, "gamma": 0.0, "reevaluate": 0.5})
+    _controlled(b, [1.0, 2.0, 3.0, 4.0], [0, 1, 0, 1], 2)  # batch means (2, 3); subset below: samples 0 and 1
+    before, after = torch.tensor([1.0, 2.0], dtype=torch.float64), torch.tensor([0.8, 1.9], dtype=torch.float64)
+    b.after_step(after, torch.ones(2, dtype=torch.long), before, torch.ones(2, dtype=torch.long))
+    xi = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    opt = torch.optim.Adam([xi], lr=lr)
+    delta = torch.log(before + 1e-8) - torch.log(after + 1e-8)
+    xi.grad, = torch.autograd.grad(torch.softmax(xi, 0), xi, grad_outputs=delta)
+    opt.step()
+    assert torch.allclose(b.xi, xi.detach())
+
+
 def test_rlw_and_gls_weights():
     info, _ = _controlled(build_balancer({"type": "gls"}), [1.0, 4.0], [0, 1], 2)
     gm = 2.0  # sqrt(1*4); w_k = gm / (K L_k)
