@@ -196,17 +196,19 @@ def main(argv=None) -> int:
     ap.add_argument("--base", default="", help="a trained model file (default: train one here)")
     ap.add_argument("--tasks", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--batch", type=int, default=2, help="probe batch size")
-    ap.add_argument("--long-batch", type=int, default=2, help="batch size of the long fine-tunes")
-    ap.add_argument("--base-batch", type=int, default=4)
-    ap.add_argument("--patch", type=int, default=48, help="GT training patch (LQ = patch / 4)")
+    ap.add_argument("--batch", type=int, default=4, help="probe batch size")
+    ap.add_argument("--long-batch", type=int, default=4, help="batch size of the long fine-tunes")
+    ap.add_argument("--base-batch", type=int, default=8)
+    ap.add_argument("--patch", type=int, default=64, help="GT training patch (LQ = patch / 4)")
     ap.add_argument("--degrade-size", type=int, default=80, help="GT region that is degraded before cropping")
     ap.add_argument("--lr", type=float, default=2e-4)
-    ap.add_argument("--base-iters", type=int, default=2500)
+    ap.add_argument("--base-iters", type=int, default=5000)
     ap.add_argument("--base-lr", type=float, default=1e-3, help="cosine-decayed to a tenth")
     ap.add_argument("--iters", type=int, default=100)
     ap.add_argument("--window", type=int, default=10)
-    ap.add_argument("--fast", default="16:4:1e-3,10:3:1e-3,16:4:2e-4", help="fast recipes ITERS:WINDOW:LR, comma separated")
+    ap.add_argument("--measure", default="holdout", help="probe.measure of every recipe (before | after | holdout)")
+    ap.add_argument("--eval-batch", type=int, default=16, help="held-out pairs per task (measure: holdout)")
+    ap.add_argument("--fast", default="16:2:1e-3,12:2:1e-3,16:2:5e-4", help="fast recipes ITERS:WINDOW:LR, comma separated")
     ap.add_argument("--ratio", type=float, default=0.4)
     ap.add_argument("--long-tasks", type=int, default=30)
     ap.add_argument("--long-iters", type=int, default=1000)
@@ -240,11 +242,12 @@ def main(argv=None) -> int:
             workers.append(w)
 
     common = dict(batch_size=args.batch, patch_size=args.patch, degrade_size=args.degrade_size, seed=args.seed,
-                  execution="loop")
+                  execution="loop", measure=args.measure, eval_batch=args.eval_batch)
     faithful = _probe_phase(args, net, "faithful", ProbeConfig(iters=args.iters, window=args.window, lr=args.lr,
                                                                **common), out)
     report: dict = {"device": "cpu", "threads_per_process": 1, "arch": "SRVGGNetCompact(num_feat=64, num_conv=16)",
                     "tasks": args.tasks, "batch": args.batch, "patch": args.patch, "degrade_size": args.degrade_size,
+                    "measure": args.measure, "eval_batch": args.eval_batch,
                     "base_iters": args.base_iters, "base_train_seconds": base_secs, "long_batch": args.long_batch,
                     "faithful": {"iters": args.iters, "window": args.window, "lr": args.lr,
                                  "sec_per_task": sum(r["seconds"] for r in faithful.values()) / len(faithful)},

@@ -9,8 +9,11 @@ left easy gains on the table, so the task is losing the competition ("unsatisfac
 tasks with the smallest indicator are unsatisfactory; a ``1 - ratio`` definition would select the same set.
 
 Dividing by the frozen loss on the same batch cancels how hard the image content is, so tasks are comparable.
-Each task draws every crop and noise realisation from its own ``torch.Generator`` seeded from (seed, task id):
-results do not depend on execution order, chunking or sharding. Two executions give the same numbers:
+At step t every task trains on the same GT crops (drawn from a generator seeded by (seed, t)); each task's noise
+realisations come from its own ``torch.Generator`` seeded from (seed, task id). Shared content removes the part
+of the ranking's noise that comes from which crops a task happened to get, and results still do not depend on
+execution order, chunking or sharding. ``measure: holdout`` scores the copy on a fixed held-out set of the task
+instead of its training batches (less noise again, one extra forward of that set per window step). Two executions give the same numbers:
 ``loop`` (one copy at a time, the reference) and ``vmap`` (``chunk`` copies stacked with ``torch.func``; Adam is
 elementwise, so one Adam over stacked parameters equals one Adam per copy). ``auto`` times both on the first chunk.
 """
@@ -30,13 +33,15 @@ from restoration.errors import OptionError
 from restoration.mtl.competition_data import PatchSource
 
 EXECUTIONS = ("auto", "loop", "vmap")
-MEASURES = ("before", "after")
+MEASURES = ("before", "after", "holdout")
 
 
 @dataclass
 class ProbeConfig:
     """One probe recipe. ``measure``: ``before`` = the training loss of step t (free), ``after`` = the loss on
-    B_t once step t has been applied (a TAG-style look-ahead; one more forward per window step)."""
+    B_t once step t has been applied (a TAG-style look-ahead; one more forward per window step), ``holdout`` = the
+    loss after step t on a fixed set of ``eval_batch`` pairs of the task that training never sees, divided by the
+    frozen model's loss on the same set (one forward of that set per window step)."""
 
     iters: int = 100
     window: int = 10
@@ -50,10 +55,11 @@ class ProbeConfig:
     scale: int = 4
     execution: str = "auto"
     chunk: int = 8
+    eval_batch: int = 8
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
-        for name in ("iters", "window", "batch_size", "patch_size", "chunk"):
+        for name in ("iters", "window", "batch_size", "patch_size", "chunk", "eval_batch"):
             if int(getattr(self, name)) < 1:
                 raise OptionError(f"probe.{name}: must be a positive integer, got {getattr(self, name)!r}")
         if self.window > self.iters:
@@ -77,18 +83,41 @@ class ProbeConfig:
     def fingerprint(self) -> str:
         """Hash of everything that changes the indicator values (not how they are executed)."""
         d = {k: v for k, v in asdict(self).items() if k not in ("execution", "chunk")}
+        if self.measure != "holdout":
+            d.pop("eval_batch")
+        d["crops"] = "shared"  # every task sees the same crops at step t (results before this change differ)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def cost(self) -> float:
         """Forward-equivalents per task (backward ≈ 2 forwards), for comparing recipes."""
         per_step = 3.0 * self.batch_size * self.patch_size ** 2
+        if self.measure == "holdout":
+            return self.iters * per_step + (self.window + 1) * self.eval_batch * self.patch_size ** 2
         extra = self.window * self.batch_size * self.patch_size ** 2 * (2 if self.measure == "after" else 1)
         return self.iters * per_step + extra
 
 
+def _seed(text: str) -> int:
+    return int(hashlib.sha256(text.encode()).hexdigest()[:15], 16)
+
+
 def task_seed(seed: int, task: DegradationTask) -> int:
     """A 63-bit seed from (seed, task id): independent of where the task sits in a bank or a shard."""
-    return int(hashlib.sha256(f"{seed}:{task.task_id}".encode()).hexdigest()[:15], 16)
+    return _seed(f"{seed}:{task.task_id}")
+
+
+def _train_batch(source: PatchSource, task: DegradationTask, cfg: ProbeConfig, gen: torch.Generator,
+                 t: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Step ``t``'s batch: noise from the task's generator, crops shared by all tasks at step ``t``."""
+    crops = torch.Generator(device=source.device).manual_seed(_seed(f"{cfg.seed}:crops:{t}"))
+    return source.batch(task, cfg.batch_size, gen, crops)
+
+
+def eval_set(source: PatchSource, task: DegradationTask, cfg: ProbeConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fixed held-out pairs of ``measure: holdout``: the same crops for every task, the task's own noise."""
+    noise = torch.Generator(device=source.device).manual_seed(_seed(f"{cfg.seed}:{task.task_id}:eval"))
+    crops = torch.Generator(device=source.device).manual_seed(_seed(f"{cfg.seed}:eval"))
+    return source.batch(task, cfg.eval_batch, noise, crops)
 
 
 def _l1(out: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
@@ -112,18 +141,25 @@ def probe_loop(base: torch.nn.Module, task: DegradationTask, source: PatchSource
     net = _prepare_copy(base)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=cfg.betas)
     gen = _generators([task], cfg, source.device)[0]
+    if cfg.measure == "holdout":
+        ev_lq, ev_gt = eval_set(source, task, cfg)
+        with torch.no_grad():
+            ev_frozen = _l1(base(ev_lq), ev_gt)
     ratios: list[float] = []
     first = cfg.iters - cfg.window
     for t in range(cfg.iters):
-        lq, gt = source.batch(task, cfg.batch_size, gen)
+        lq, gt = _train_batch(source, task, cfg, gen, t)
         loss = _l1(net(lq), gt)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         if t >= first:
             with torch.no_grad():
-                frozen = _l1(base(lq), gt)
-                cur = _l1(net(lq), gt) if cfg.measure == "after" else loss.detach()
+                if cfg.measure == "holdout":
+                    frozen, cur = ev_frozen, _l1(net(ev_lq), ev_gt)
+                else:
+                    frozen = _l1(base(lq), gt)
+                    cur = _l1(net(lq), gt) if cfg.measure == "after" else loss.detach()
             ratios.append(float(cur / frozen.clamp_min(1e-12)))
     return ratios
 
@@ -145,10 +181,15 @@ def probe_vmap(base: torch.nn.Module, tasks: Sequence[DegradationTask], source: 
     opt = torch.optim.Adam(list(params.values()), lr=cfg.lr, betas=cfg.betas)
     gens = _generators(tasks, cfg, source.device)
     n = len(tasks)
+    if cfg.measure == "holdout":
+        evs = [eval_set(source, task, cfg) for task in tasks]
+        ev_lq, ev_gt = torch.stack([e[0] for e in evs]), torch.stack([e[1] for e in evs])
+        with torch.no_grad():
+            ev_frozen = (base(ev_lq.flatten(0, 1)) - ev_gt.flatten(0, 1)).abs().view(n, -1).mean(1)
     ratios: list[list[float]] = [[] for _ in tasks]
     first = cfg.iters - cfg.window
     for t in range(cfg.iters):
-        pairs = [source.batch(task, cfg.batch_size, g) for task, g in zip(tasks, gens)]
+        pairs = [_train_batch(source, task, cfg, g, t) for task, g in zip(tasks, gens)]
         lq = torch.stack([p[0] for p in pairs])
         gt = torch.stack([p[1] for p in pairs])
         out = batched(params, buffers, lq)
@@ -158,9 +199,13 @@ def probe_vmap(base: torch.nn.Module, tasks: Sequence[DegradationTask], source: 
         opt.step()
         if t >= first:
             with torch.no_grad():
-                frozen = (base(lq.flatten(0, 1)) - gt.flatten(0, 1)).abs().view(n, -1).mean(1)
-                cur = ((batched(params, buffers, lq) - gt).abs().flatten(1).mean(1)
-                       if cfg.measure == "after" else losses.detach())
+                if cfg.measure == "holdout":
+                    frozen = ev_frozen
+                    cur = (batched(params, buffers, ev_lq) - ev_gt).abs().flatten(1).mean(1)
+                else:
+                    frozen = (base(lq.flatten(0, 1)) - gt.flatten(0, 1)).abs().view(n, -1).mean(1)
+                    cur = ((batched(params, buffers, lq) - gt).abs().flatten(1).mean(1)
+                           if cfg.measure == "after" else losses.detach())
                 r = (cur / frozen.clamp_min(1e-12)).tolist()
             for i in range(n):
                 ratios[i].append(float(r[i]))

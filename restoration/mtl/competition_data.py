@@ -113,9 +113,13 @@ class PatchSource:
             out.append(img[:, y:y + s, x:x + s])
         return torch.stack(out).float().div_(255.0)
 
-    def batch(self, task: DegradationTask, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """(lq, gt) of ``n`` pairs degraded with ``task``; all randomness from ``gen``."""
-        gt = self.gt_regions(n, gen)
+    def batch(self, task: DegradationTask, n: int, gen: torch.Generator,
+              crop_gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(lq, gt) of ``n`` pairs degraded with ``task``. Noise comes from ``gen``; which image and where to crop
+        from ``crop_gen`` (default ``gen``): sharing ``crop_gen``'s seed across tasks gives them the same content,
+        so their losses differ by the degradation only (common random numbers)."""
+        crop_gen = gen if crop_gen is None else crop_gen
+        gt = self.gt_regions(n, crop_gen)
         lq = degrade(gt, [task] * n, generator=gen, scale=self.scale)
         if self.degrade_size == self.patch_size:
             return lq, gt
@@ -123,7 +127,7 @@ class PatchSource:
         room = (self.degrade_size - self.patch_size) // s + 1
         lqs, gts = [], []
         for i in range(n):
-            y, x = self._rand(room, gen), self._rand(room, gen)
+            y, x = self._rand(room, crop_gen), self._rand(room, crop_gen)
             lqs.append(lq[i, :, y:y + p, x:x + p])
             gts.append(gt[i, :, y * s:(y + p) * s, x * s:(x + p) * s])
         return torch.stack(lqs), torch.stack(gts)

@@ -38,10 +38,10 @@ def _cfg(**kw):
     return ProbeConfig(**base)
 
 
-@pytest.mark.parametrize("measure", ["before", "after"])
+@pytest.mark.parametrize("measure", ["before", "after", "holdout"])
 def test_vmap_equals_sequential_loop(tiny, measure):
     net, source, bank = tiny
-    cfg = _cfg(measure=measure)
+    cfg = _cfg(measure=measure, eval_batch=3)
     loop = np.array([probe_loop(net, t, source, cfg) for t in bank])
     batched = np.array(probe_vmap(net, list(bank), source, cfg))
     assert loop.shape == (4, 2)
@@ -50,6 +50,19 @@ def test_vmap_equals_sequential_loop(tiny, measure):
     # the fine-tune really moved the copies: ratios differ from 1 and between tasks
     assert np.abs(loop - 1).max() > 1e-3
     assert len(set(np.round(loop.mean(1), 6))) == 4
+
+
+def test_tasks_share_crops_and_keep_their_own_noise(tiny):
+    from restoration.mtl.competition import _generators, _train_batch, eval_set
+
+    _, source, bank = tiny
+    cfg = _cfg(eval_batch=3)
+    g0, g1 = _generators([bank[0], bank[1]], cfg, source.device)
+    (lq0, gt0), (lq1, gt1) = _train_batch(source, bank[0], cfg, g0, 5), _train_batch(source, bank[1], cfg, g1, 5)
+    assert torch.equal(gt0, gt1) and not torch.equal(lq0, lq1)  # same content, different degradations
+    assert not torch.equal(gt0, _train_batch(source, bank[0], cfg, g0, 6)[1])  # new crops each step
+    e0, e1 = eval_set(source, bank[0], cfg), eval_set(source, bank[0], cfg)
+    assert e0[0].shape[0] == 3 and torch.equal(e0[0], e1[0]) and torch.equal(e0[1], eval_set(source, bank[1], cfg)[1])
 
 
 def test_results_do_not_depend_on_order_or_chunking(tiny):
