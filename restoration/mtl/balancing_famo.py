@@ -108,6 +108,7 @@ class FAMO(WeightingBalancer):
             self._init_state(len(d["xi"]), d["xi"])
             self.xi = d["xi"].clone()
             self.adam.load_state_dict(d["adam"])
+        self.steps = int(d.get("steps", 0))
 
 
 CLASSES = [FAMO]

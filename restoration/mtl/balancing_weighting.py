@@ -146,7 +146,6 @@ class UW(WeightingBalancer):
             self._init_state(len(d["s"]), d["s"])
             self.s = d["s"].clone()
             self.adam.load_state_dict(d["adam"])
-        self.steps = int(d.get("steps", 0))
 
 
 class IMTLL(UW):

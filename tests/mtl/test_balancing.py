@@ -259,6 +259,9 @@ def test_famo_reevaluates_a_seeded_share_of_the_batch():
     b.after_step(torch.tensor([0.5, 1.0], dtype=torch.float64), torch.ones(2, dtype=torch.long),
                  torch.tensor([1.0, 2.0], dtype=torch.float64), torch.ones(2, dtype=torch.long))
     assert not torch.equal(b.after_step_samples(10), first)  # a new draw each step, replayed from the step count
+    b2 = build_balancer({"type": "famo"})
+    b2.load_state_dict(b.state_dict())
+    assert torch.equal(b2.after_step_samples(10), b.after_step_samples(10))  # resume replays the draw
     with pytest.raises(OptionError, match="train.balancing.reevaluate"):
         build_balancer({"type": "famo", "reevaluate": 1.5})
 
