@@ -208,7 +208,8 @@ def main(argv=None) -> int:
     ap.add_argument("--window", type=int, default=10)
     ap.add_argument("--measure", default="holdout", help="probe.measure of every recipe (before | after | holdout)")
     ap.add_argument("--eval-batch", type=int, default=16, help="held-out pairs per task (measure: holdout)")
-    ap.add_argument("--fast", default="16:2:1e-3,12:2:1e-3,16:2:5e-4", help="fast recipes ITERS:WINDOW:LR, comma separated")
+    ap.add_argument("--fast", default="16:2:2e-4,20:1:2e-4,32:1:2e-4:4,48:1:2e-4:3",
+                    help="fast recipes ITERS:WINDOW:LR[:TUNE_LAST], comma separated")
     ap.add_argument("--ratio", type=float, default=0.4)
     ap.add_argument("--long-tasks", type=int, default=30)
     ap.add_argument("--long-iters", type=int, default=1000)
@@ -226,7 +227,7 @@ def main(argv=None) -> int:
     import torch
     from scipy.stats import spearmanr
 
-    from restoration.mtl.competition import ProbeConfig
+    from restoration.mtl.competition import ProbeConfig, tuned_share
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -255,12 +256,14 @@ def main(argv=None) -> int:
     faithful_cfg = ProbeConfig(iters=args.iters, window=args.window, lr=args.lr, **common)
     fast_results, recipes = {}, {"faithful": faithful_cfg}
     for spec in [s for s in args.fast.split(",") if s]:
-        it, win, lr = spec.split(":")
-        cfg = ProbeConfig(iters=int(it), window=int(win), lr=float(lr), **common)
-        name = f"fast_{it}_{win}_{lr}"
+        it, win, lr, *last = spec.split(":")
+        cfg = ProbeConfig(iters=int(it), window=int(win), lr=float(lr), tune_last=int(last[0]) if last else 0,
+                          **common)
+        name = f"fast_{it}_{win}_{lr}" + (f"_last{last[0]}" if last else "")
         res = _probe_phase(args, net, name, cfg, out)
         if res:
             fast_results[spec], recipes[spec] = res, cfg
+    again = {}
     if args.repeat_tasks > 0:  # the faithful probe again with other batches: how reproducible is its ranking?
         again = _probe_phase(args, net, "faithful_seed1", ProbeConfig(
             iters=args.iters, window=args.window, lr=args.lr, **{**common, "seed": args.seed + 1}), out,
@@ -277,8 +280,12 @@ def main(argv=None) -> int:
                                "speedup_phases": report["faithful"]["sec_per_task"] / secs,
                                "sec_per_task_interleaved": timing.get(spec),
                                "speedup_interleaved": (timing["faithful"] / timing[spec]) if spec in timing else None,
-                               "work_ratio": faithful_cfg.cost() / recipes[spec].cost(),
-                               **_agreement(faithful, res, args.ratio)})
+                               "work_ratio": faithful_cfg.cost() / recipes[spec].cost(
+                                   tuned_share(net, recipes[spec].tune_last)),
+                               **_agreement(faithful, res, args.ratio),
+                               # against the faithful run with other batches and held-out pairs: a fair rival
+                               # to the faithful probe's agreement with itself (faithful_repeat)
+                               "vs_faithful_repeat": _agreement(again, res, args.ratio) if again else None})
     for w in workers:
         w.join()
     long = {}
@@ -294,6 +301,10 @@ def main(argv=None) -> int:
                           "base_minus_bicubic_db": sum(long[i]["psnr_before"] - long[i]["psnr_bicubic"]
                                                        for i in common_ids) / len(common_ids),
                           "sec_per_task": sum(long[i]["seconds"] for i in common_ids) / len(common_ids)}
+        for spec, res in fast_results.items():  # does the fast probe find the tasks that gain as well?
+            ids = sorted(set(long) & set(res))
+            report["long"][f"spearman_fast_{spec}"] = float(spearmanr([-res[i]["indicator"] for i in ids],
+                                                                      [long[i]["gain"] for i in ids])[0])
     report["completed"] = {"faithful": len(faithful), **partial, "long": len(long)}
     (out / "report.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

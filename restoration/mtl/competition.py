@@ -41,7 +41,9 @@ class ProbeConfig:
     """One probe recipe. ``measure``: ``before`` = the training loss of step t (free), ``after`` = the loss on
     B_t once step t has been applied (a TAG-style look-ahead; one more forward per window step), ``holdout`` = the
     loss after step t on a fixed set of ``eval_batch`` pairs of the task that training never sees, divided by the
-    frozen model's loss on the same set (one forward of that set per window step)."""
+    frozen model's loss on the same set (one forward of that set per window step). ``tune_last`` > 0 fine-tunes
+    only the last that many conv/linear layers (see ``tuned_names``): each step's backward stops there, so a probe
+    can take more, cheaper steps (the fast recipe of bench/probe.py)."""
 
     iters: int = 100
     window: int = 10
@@ -56,12 +58,16 @@ class ProbeConfig:
     execution: str = "auto"
     chunk: int = 8
     eval_batch: int = 8
+    tune_last: int = 0
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
         for name in ("iters", "window", "batch_size", "patch_size", "chunk", "eval_batch"):
             if int(getattr(self, name)) < 1:
                 raise OptionError(f"probe.{name}: must be a positive integer, got {getattr(self, name)!r}")
+        if int(self.tune_last) < 0:
+            raise OptionError(f"probe.tune_last: must be 0 (tune every layer) or a positive count, got "
+                              f"{self.tune_last!r}")
         if self.window > self.iters:
             raise OptionError(f"probe.window ({self.window}) exceeds probe.iters ({self.iters})")
         if self.measure not in MEASURES:
@@ -85,16 +91,45 @@ class ProbeConfig:
         d = {k: v for k, v in asdict(self).items() if k not in ("execution", "chunk")}
         if self.measure != "holdout":
             d.pop("eval_batch")
+        if not self.tune_last:
+            d.pop("tune_last")  # fingerprints of recipes that tune every layer stay as they were
         d["crops"] = "shared"  # every task sees the same crops at step t (results before this change differ)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
-    def cost(self) -> float:
-        """Forward-equivalents per task (backward ≈ 2 forwards), for comparing recipes."""
-        per_step = 3.0 * self.batch_size * self.patch_size ** 2
+    def cost(self, tuned_share: float = 1.0) -> float:
+        """Forward-equivalents per task (backward ≈ 2 forwards, only through the tuned share of the network when
+        ``tune_last`` freezes the rest: see ``tuned_share``), for comparing recipes."""
+        per_step = (1.0 + 2.0 * tuned_share) * self.batch_size * self.patch_size ** 2
         if self.measure == "holdout":
             return self.iters * per_step + (self.window + 1) * self.eval_batch * self.patch_size ** 2
         extra = self.window * self.batch_size * self.patch_size ** 2 * (2 if self.measure == "after" else 1)
         return self.iters * per_step + extra
+
+
+WEIGHT_LAYERS = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.ConvTranspose2d, torch.nn.Linear)
+
+
+def tuned_names(base: torch.nn.Module, tune_last: int) -> set[str]:
+    """Names of the parameters a probe fine-tunes: every one (``tune_last`` 0), or those of the last ``tune_last``
+    conv/linear layers and of every module registered after the first of them (PReLU activations, ...).
+    Registration order stands for depth, which holds for the SR backbones here (Compact, RRDBNet)."""
+    names = [n for n, _ in base.named_parameters()]
+    if not tune_last:
+        return set(names)
+    layers = [n for n, m in base.named_modules() if isinstance(m, WEIGHT_LAYERS)]
+    if tune_last > len(layers):
+        raise OptionError(f"probe.tune_last: {tune_last} exceeds the model's {len(layers)} conv/linear layers")
+    first = layers[-tune_last]
+    start = min(i for i, n in enumerate(names) if n.startswith(first + "."))
+    return set(names[start:])
+
+
+def tuned_share(base: torch.nn.Module, tune_last: int) -> float:
+    """Share of the parameters a probe fine-tunes: a stand-in for the share of the backward pass it pays for
+    (exact for a stack of equal convs at one resolution, such as Compact's body)."""
+    keep = tuned_names(base, tune_last)
+    total = sum(p.numel() for p in base.parameters())
+    return sum(p.numel() for n, p in base.named_parameters() if n in keep) / max(1, total)
 
 
 def _seed(text: str) -> int:
@@ -124,11 +159,12 @@ def _l1(out: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     return (out - gt).abs().mean()
 
 
-def _prepare_copy(base: torch.nn.Module) -> torch.nn.Module:
+def _prepare_copy(base: torch.nn.Module, tune_last: int = 0) -> torch.nn.Module:
     net = copy.deepcopy(base)
     net.train()
-    for p in net.parameters():
-        p.requires_grad_(True)
+    keep = tuned_names(net, tune_last)
+    for n, p in net.named_parameters():
+        p.requires_grad_(n in keep)
     return net
 
 
@@ -138,8 +174,8 @@ def _generators(tasks: Sequence[DegradationTask], cfg: ProbeConfig, device: torc
 
 def probe_loop(base: torch.nn.Module, task: DegradationTask, source: PatchSource, cfg: ProbeConfig) -> list[float]:
     """Reference execution: the window's loss ratios for one task."""
-    net = _prepare_copy(base)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=cfg.betas)
+    net = _prepare_copy(base, cfg.tune_last)
+    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=cfg.lr, betas=cfg.betas)
     gen = _generators([task], cfg, source.device)[0]
     if cfg.measure == "holdout":
         ev_lq, ev_gt = eval_set(source, task, cfg)
@@ -171,14 +207,15 @@ def probe_vmap(base: torch.nn.Module, tasks: Sequence[DegradationTask], source: 
 
     copies = [_prepare_copy(base) for _ in tasks]
     params, buffers = stack_module_state(copies)
-    params = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
+    keep = tuned_names(base, cfg.tune_last)
+    params = {k: v.detach().clone().requires_grad_(k in keep) for k, v in params.items()}
     skeleton = copy.deepcopy(base).to("meta")
 
     def forward(p, b, x):
         return functional_call(skeleton, (p, b), (x,))
 
     batched = vmap(forward)
-    opt = torch.optim.Adam(list(params.values()), lr=cfg.lr, betas=cfg.betas)
+    opt = torch.optim.Adam([v for v in params.values() if v.requires_grad], lr=cfg.lr, betas=cfg.betas)
     gens = _generators(tasks, cfg, source.device)
     n = len(tasks)
     if cfg.measure == "holdout":

@@ -11,7 +11,8 @@ torch = pytest.importorskip("torch")
 from restoration.degradations import TaskBank  # noqa: E402
 from restoration.errors import OptionError  # noqa: E402
 from restoration.mtl.competition import (  # noqa: E402
-    ProbeConfig, choose_execution, probe_loop, probe_vmap, run_probe, select_unsatisfactory, task_seed,
+    ProbeConfig, choose_execution, probe_loop, probe_vmap, run_probe, select_unsatisfactory, task_seed, tuned_names,
+    tuned_share,
 )
 from restoration.mtl.competition_data import PatchSource, load_gt  # noqa: E402
 
@@ -50,6 +51,25 @@ def test_vmap_equals_sequential_loop(tiny, measure):
     # the fine-tune really moved the copies: ratios differ from 1 and between tasks
     assert np.abs(loop - 1).max() > 1e-3
     assert len(set(np.round(loop.mean(1), 6))) == 4
+
+
+def test_tune_last_selects_the_output_end_and_batches_like_the_loop(tiny):
+    net, source, bank = tiny
+    # Compact body: conv, prelu, (conv, prelu) x num_conv, conv; the last conv feeds the pixel shuffle
+    assert tuned_names(net, 1) == {"body.6.weight", "body.6.bias"}
+    assert tuned_names(net, 2) == {"body.4.weight", "body.4.bias", "body.5.weight", "body.6.weight", "body.6.bias"}
+    assert tuned_names(net, 0) == {n for n, _ in net.named_parameters()}
+    assert 0 < tuned_share(net, 1) < tuned_share(net, 2) < tuned_share(net, 0) == 1
+    with pytest.raises(OptionError, match="tune_last: 9 exceeds the model's 4"):
+        tuned_names(net, 9)
+    cfg = _cfg(measure="holdout", eval_batch=3, tune_last=2)
+    loop = np.array([probe_loop(net, t, source, cfg) for t in bank])
+    np.testing.assert_allclose(np.array(probe_vmap(net, list(bank), source, cfg)), loop, rtol=1e-4, atol=0)
+    full = np.array([probe_loop(net, t, source, _cfg(measure="holdout", eval_batch=3)) for t in bank])
+    assert np.abs(loop - 1).max() > 1e-4 and np.abs(loop - full).max() > 1e-5  # it trains, but not everything
+    assert all(not p.requires_grad for p in net.parameters())
+    assert cfg.cost(tuned_share(net, 2)) < cfg.cost()
+    assert cfg.fingerprint() != _cfg(measure="holdout", eval_batch=3).fingerprint()
 
 
 def test_tasks_share_crops_and_keep_their_own_noise(tiny):
