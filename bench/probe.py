@@ -1,7 +1,9 @@
 """Benchmark of the Step A probe on SRVGGNetCompact (num_feat 64, num_conv 16), all figures from one run.
 
 (a) seconds per task of the faithful probe (100 steps, plain loop) vs fast recipes, and how well each fast
-    recipe's ranking agrees with the faithful one (Spearman, overlap of the top-``ratio`` unsatisfactory sets);
+    recipe's ranking agrees with the faithful one (Spearman, overlap of the top-``ratio`` unsatisfactory sets),
+    and again with a second seed (other crops, noise and held-out pairs for both probes). A recipe is
+    ITERS:WINDOW:LR[:TUNE_LAST]; TUNE_LAST fine-tunes only the last that many conv layers (``probe.tune_last``);
 (b) Spearman between the faithful indicator and the PSNR-Y gain of a long single-task fine-tune (the ground truth
     the cheap indicator stands for). A small indicator should mean a large gain, so we report
     Spearman(-indicator, gain): positive = the indicator finds the tasks that gain.
@@ -20,6 +22,7 @@ import multiprocessing as mp
 import os
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import restoration  # noqa: F401  (torchvision compat hook first)
@@ -177,6 +180,11 @@ def _interleaved_timing(args, net, recipes: dict, out: Path) -> dict:
     return result
 
 
+def _phase_name(spec: str) -> str:
+    it, win, lr, *last = spec.split(":")
+    return f"fast_{it}_{win}_{lr}" + (f"_last{last[0]}" if last else "")
+
+
 def _agreement(ref: dict, other: dict, ratio: float) -> dict:
     from scipy.stats import spearmanr
 
@@ -207,8 +215,8 @@ def main(argv=None) -> int:
     ap.add_argument("--iters", type=int, default=100)
     ap.add_argument("--window", type=int, default=10)
     ap.add_argument("--measure", default="holdout", help="probe.measure of every recipe (before | after | holdout)")
-    ap.add_argument("--eval-batch", type=int, default=16, help="held-out pairs per task (measure: holdout)")
-    ap.add_argument("--fast", default="16:2:2e-4,20:1:2e-4,32:1:2e-4:4,48:1:2e-4:3",
+    ap.add_argument("--eval-batch", type=int, default=48, help="held-out pairs per task (measure: holdout)")
+    ap.add_argument("--fast", default="16:2:2e-4,20:1:2e-4,24:1:2e-4:4,32:1:2e-4:4",
                     help="fast recipes ITERS:WINDOW:LR[:TUNE_LAST], comma separated")
     ap.add_argument("--ratio", type=float, default=0.4)
     ap.add_argument("--long-tasks", type=int, default=30)
@@ -216,9 +224,9 @@ def main(argv=None) -> int:
     ap.add_argument("--long-workers", type=int, default=2, help="processes for the long fine-tunes")
     ap.add_argument("--val-size", type=int, default=128)
     ap.add_argument("--val-per-image", type=int, default=4)
-    ap.add_argument("--repeat-tasks", type=int, default=25,
+    ap.add_argument("--repeat-tasks", type=int, default=50,
                     help="re-probe this many tasks faithfully with another seed (the ranking's own noise)")
-    ap.add_argument("--timing-tasks", type=int, default=5,
+    ap.add_argument("--timing-tasks", type=int, default=10,
                     help="tasks on which all recipes are timed back to back (same machine load)")
     ap.add_argument("--report-only", action="store_true",
                     help="run nothing: compute the report from the results already in --out")
@@ -259,8 +267,7 @@ def main(argv=None) -> int:
         it, win, lr, *last = spec.split(":")
         cfg = ProbeConfig(iters=int(it), window=int(win), lr=float(lr), tune_last=int(last[0]) if last else 0,
                           **common)
-        name = f"fast_{it}_{win}_{lr}" + (f"_last{last[0]}" if last else "")
-        res = _probe_phase(args, net, name, cfg, out)
+        res = _probe_phase(args, net, _phase_name(spec), cfg, out)
         if res:
             fast_results[spec], recipes[spec] = res, cfg
     again = {}
@@ -270,6 +277,11 @@ def main(argv=None) -> int:
             limit=args.repeat_tasks)
         if again:
             report["faithful_repeat"] = _agreement(faithful, again, args.ratio)
+    replicate = {}  # each fast recipe with the repeat's seed, against the repeat: a second draw of (a)
+    for spec, cfg in list(recipes.items())[1:] if again else []:
+        res = _probe_phase(args, net, f"{_phase_name(spec)}_seed{args.seed + 1}",
+                           ProbeConfig(**{**asdict(cfg), "seed": args.seed + 1}), out, limit=args.repeat_tasks)
+        replicate[spec] = _agreement(again, res, args.ratio)
     timing = _interleaved_timing(args, net, recipes, out) if args.timing_tasks > 0 else {}
     report["faithful"]["sec_per_task_interleaved"] = timing.get("faithful")
     report["timing_tasks"] = args.timing_tasks
@@ -285,7 +297,8 @@ def main(argv=None) -> int:
                                **_agreement(faithful, res, args.ratio),
                                # against the faithful run with other batches and held-out pairs: a fair rival
                                # to the faithful probe's agreement with itself (faithful_repeat)
-                               "vs_faithful_repeat": _agreement(again, res, args.ratio) if again else None})
+                               "vs_faithful_repeat": _agreement(again, res, args.ratio) if again else None,
+                               "replicate": replicate.get(spec)})
     for w in workers:
         w.join()
     long = {}
