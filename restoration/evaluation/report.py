@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from restoration.errors import RestorationError
-from restoration.evaluation.runner import ALL, RESULT_FORMAT
+from restoration.evaluation.runner import ALL, RESULT_FORMAT, summary_groups
 
 LABELS = {"psnr_y": "PSNR-Y (dB)", "ssim_y": "SSIM-Y", "lpips_alex": "LPIPS-alex", "lpips_vgg": "LPIPS-vgg"}
 LOWER_IS_BETTER = {"lpips_alex", "lpips_vgg"}
@@ -26,7 +26,7 @@ def _fmt(value: Any, metric: str, signed: bool = False) -> str:
 def table_rows(result: dict) -> list[dict[str, Any]]:
     """One row per (group, method): the model's rows then the baseline's, group by group, ``all`` last."""
     rows = []
-    for group in list(result["groups"]) + [ALL]:
+    for group in summary_groups(result["groups"]):
         s = result["summary"][group]
         for method in result["methods"]:
             name = result["model"] if method == "model" else method
@@ -68,7 +68,7 @@ def bar_chart(result: dict, path: str | os.PathLike) -> Path:
     import numpy as np
 
     metrics = [m for m in result["metrics"] if m not in result.get("unavailable", {})]
-    groups = list(result["groups"]) + [ALL]
+    groups = summary_groups(result["groups"])
     methods = result["methods"]
     fig, axes = plt.subplots(1, len(metrics), figsize=(max(4.0, 1.2 * len(groups)) * len(metrics), 3.6),
                              squeeze=False)
@@ -125,7 +125,7 @@ def load_result(path: str | os.PathLike) -> dict:
 
 def compare(a: dict, b: dict) -> dict:
     """B minus A per common group and metric (model rows), with both values; positive PSNR/SSIM = B better."""
-    groups = [g for g in list(a["groups"]) + [ALL] if g in b["summary"]]
+    groups = [g for g in summary_groups(a["groups"]) if g in b["summary"]]
     if groups == [ALL] and set(a["groups"]) != set(b["groups"]):
         raise RestorationError("the two results share no group: were they run on the same test set?")
     metrics = [m for m in a["metrics"] if m in b["metrics"]]

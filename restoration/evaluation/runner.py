@@ -65,10 +65,16 @@ def _mean(values: list[Any]) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
+def summary_groups(groups: Sequence[str]) -> list[str]:
+    """The groups of a summary, then the ``all`` pseudo-group, once: a bank without groups already calls its only
+    group ``all``."""
+    return list(groups) + ([] if ALL in groups else [ALL])
+
+
 def aggregate(per_image: list[dict[str, Any]], groups: list[str], methods: list[str], names: list[str]) -> dict:
     """{group: {"images": n, method: {metric: mean}}} plus the ``all`` pseudo-group over every image."""
     out: dict[str, Any] = {}
-    for group in groups + [ALL]:
+    for group in summary_groups(groups):
         rows = [r for r in per_image if group == ALL or r["group"] == group]
         out[group] = {"images": len(rows)}
         for m in methods:

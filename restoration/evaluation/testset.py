@@ -96,6 +96,9 @@ def make_testset(hr_dir: str | os.PathLike, bank_path: str | os.PathLike, out: s
         raise RestorationError(f"variants and scale must be >= 1 (got {variants}, {scale})")
     bank = TaskBank.load(bank_path)
     all_groups = bank.groups or {"all": list(range(len(bank)))}
+    if "all" in all_groups and len(all_groups) > 1:
+        raise RestorationError(f"{bank_path}: the group name 'all' is reserved for every image of the test set; "
+                               "rename that group")
     names = list(groups) if groups else list(all_groups)
     for g in names:
         if g not in all_groups:

@@ -81,3 +81,14 @@ def test_other_seed_changes_lq_and_errors_are_clear(inputs, tmp_path, capsys):
     assert mod.main(["--hr", str(hr), "--bank", str(bank_path), "--groups", "nope", "-o", str(tmp_path / "x"),
                      "-q"]) == 2
     assert "no group 'nope'" in capsys.readouterr().err
+
+
+def test_group_name_all_is_reserved_next_to_other_groups(inputs, tmp_path, capsys):
+    from restoration.degradations import TaskBank
+
+    hr, _, bank = inputs
+    clash = tmp_path / "clash.json"
+    TaskBank(list(bank)).with_groups({"all": [0, 1], "hard": [3]}).save(clash)
+    assert _load().main(["--hr", str(hr), "--bank", str(clash), "-o", str(tmp_path / "x"), "-q"]) == 2
+    assert "'all' is reserved" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())

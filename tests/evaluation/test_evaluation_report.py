@@ -32,6 +32,13 @@ def test_aggregate_means_per_group_and_all():
     assert report.to_csv(r).splitlines()[1] == "a,m,2,21.000000,0.500000,"
 
 
+def test_a_single_group_named_all_is_reported_once():
+    r = _result([("all", 20.0), ("all", 22.0)])  # a test set built from a bank without groups
+    assert list(r["summary"]) == ["all"] and r["summary"]["all"]["images"] == 2
+    assert [(row["group"], row["method"]) for row in report.table_rows(r)] == [("all", "m"), ("all", "bicubic")]
+    assert [row["group"] for row in report.compare(r, r)["rows"]] == ["all"]
+
+
 def test_compare_diff_and_disjoint_groups():
     a, b = _result([("a", 20.0), ("b", 30.0)], "A"), _result([("a", 21.5), ("b", 29.0)], "B")
     cmp = report.compare(a, b)
