@@ -11,6 +11,8 @@ from restoration.errors import OptionError
 from restoration.mtl.balancing import (available_balancers, batch_keys, build_balancer, num_keys_for,
                                        reduce_losses)
 
+from balancing_cases import controlled  # noqa: E402  (tests/mtl is on sys.path under pytest)
+
 ALL = available_balancers()
 GRADIENT = ["pcgrad", "cagrad", "mgda", "imtl_g", "nash_mtl", "aligned_mtl", "upgrad", "gradvac", "graddrop"]
 WEIGHTING = ["ew", "uw", "dwa", "rlw", "gls", "gradnorm", "famo", "imtl_l"]
@@ -159,16 +161,6 @@ def test_ew_is_bit_identical_to_summed_loss():
 
 
 # ---- loss-weighting updates step by step against the formulas ------------------------------------------
-def _controlled(balancer, values: list[float], keys: list[int], K: int):
-    """theta = 1 (per key), sample loss = theta[key] * v: L_k = mean v over key k, dL_k/dtheta_k = L_k."""
-    theta = torch.nn.Parameter(torch.ones(K, dtype=torch.float64))
-    k = torch.tensor(keys)
-    per = theta[k] * torch.tensor(values, dtype=torch.float64)
-    sums, counts = reduce_losses(per, k, K)
-    info = balancer.backward(sums, counts, [theta])
-    return info, theta.grad
-
-
 def test_uw_matches_kendall_loss_with_adam():
     lr = 0.1
     b = build_balancer({"type": "uw", "lr": lr, "init": -0.5})
@@ -181,7 +173,7 @@ def test_uw_matches_kendall_loss_with_adam():
         opt.zero_grad()
         loss.backward()
         opt.step()
-        info, grad = _controlled(b, step_losses, [0, 1, 2], 3)
+        info, grad = controlled(b, step_losses, [0, 1, 2], 3)
         assert torch.allclose(info["weights"], gL)
         assert torch.allclose(grad, gL * L.detach())
         assert torch.allclose(b.s, s_ref.detach())
@@ -197,7 +189,7 @@ def test_imtl_l_matches_its_loss_with_adam():
         opt.zero_grad()
         (torch.exp(s_ref) * L - s_ref).sum().backward()
         opt.step()
-        info, _ = _controlled(b, step_losses, [0, 1], 2)
+        info, _ = controlled(b, step_losses, [0, 1], 2)
         assert torch.allclose(info["weights"], w_ref)
         assert torch.allclose(b.s, s_ref.detach())
 
@@ -207,7 +199,7 @@ def test_dwa_weights_follow_loss_ratios():
     b = build_balancer({"type": "dwa", "temperature": T, "period": 1})
     history = [[1.0, 2.0, 4.0], [0.5, 1.8, 4.4], [0.4, 1.0, 4.0], [0.2, 0.9, 3.0]]
     for t, step_losses in enumerate(history):
-        info, _ = _controlled(b, step_losses, [0, 1, 2], 3)
+        info, _ = controlled(b, step_losses, [0, 1, 2], 3)
         if t < 2:
             expect = torch.full((3,), 1 / 3, dtype=torch.float64)
         else:
@@ -218,87 +210,31 @@ def test_dwa_weights_follow_loss_ratios():
 
 def test_dwa_absent_key_keeps_history():
     b = build_balancer({"type": "dwa", "period": 1})
-    _controlled(b, [1.0, 2.0], [0, 1], 2)
-    _controlled(b, [0.5, 1.0], [0, 1], 2)
-    info, _ = _controlled(b, [0.5, 0.5], [0, 0], 2)  # key 1 absent: weight 0, its history untouched
+    controlled(b, [1.0, 2.0], [0, 1], 2)
+    controlled(b, [0.5, 1.0], [0, 1], 2)
+    info, _ = controlled(b, [0.5, 0.5], [0, 0], 2)  # key 1 absent: weight 0, its history untouched
     assert info["weights"][1] == 0 and info["weights"][0] == 1
     assert b.prev1[1] == 1.0 and b.prev2[1] == 2.0
 
 
-def test_famo_matches_reference_update():
-    lr, gamma = 0.05, 1e-3
-    b = build_balancer({"type": "famo", "lr": lr, "gamma": gamma})
-    xi = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
-    opt = torch.optim.Adam([xi], lr=lr, weight_decay=gamma)
-    seq = [([1.0, 2.0, 0.5], [0.9, 1.5, 0.49]), ([0.9, 1.5, 0.49], [0.7, 1.45, 0.48]), ([0.7, 1.4, 0.5], [0.5, 1.3, 0.45])]
-    for before, after in seq:
-        L = torch.tensor(before, dtype=torch.float64, requires_grad=True)
-        z = torch.softmax(xi.detach(), 0)
-        D = L + 1e-8
-        c = (z / D).sum().detach()
-        w_ref, = torch.autograd.grad((z * torch.log(D) / c).sum(), L)
-        info, _ = _controlled(b, before, [0, 1, 2], 3)
-        assert torch.allclose(info["weights"], w_ref)
-        assert float(info["weights"].sum()) == pytest.approx(1.0)
-        La = torch.tensor(after, dtype=torch.float64)
-        delta = torch.log(L.detach() + 1e-8) - torch.log(La + 1e-8)
-        xi.grad, = torch.autograd.grad(torch.softmax(xi, 0), xi, grad_outputs=delta)
-        opt.step()
-        b.after_step(La.clone(), torch.ones(3, dtype=torch.long))
-        assert torch.allclose(b.xi, xi.detach())
-
-
-def test_famo_reevaluates_a_seeded_share_of_the_batch():
-    b = build_balancer({"type": "famo"})  # default share 0.25
-    assert b.needs_after_step and b.share == 0.25
-    first = b.after_step_samples(10)
-    assert len(first) == 3 and torch.equal(first, b.after_step_samples(10)) and torch.equal(first, first.sort().values)
-    assert build_balancer({"type": "famo", "reevaluate": True}).after_step_samples(7).tolist() == list(range(7))
-    assert not build_balancer({"type": "famo", "reevaluate": False}).needs_after_step
-    _controlled(b, [1.0, 2.0, 3.0, 4.0], [0, 1, 0, 1], 2)
-    b.after_step(torch.tensor([0.5, 1.0], dtype=torch.float64), torch.ones(2, dtype=torch.long),
-                 torch.tensor([1.0, 2.0], dtype=torch.float64), torch.ones(2, dtype=torch.long))
-    assert not torch.equal(b.after_step_samples(10), first)  # a new draw each step, replayed from the step count
-    b2 = build_balancer({"type": "famo"})
-    b2.load_state_dict(b.state_dict())
-    assert torch.equal(b2.after_step_samples(10), b.after_step_samples(10))  # resume replays the draw
-    with pytest.raises(OptionError, match="train.balancing.reevaluate"):
-        build_balancer({"type": "famo", "reevaluate": 1.5})
-
-
-def test_famo_subset_rule_uses_the_subsets_own_losses():
-    """delta_k = log L_k(subset, before) - log L_k(subset, after), not the whole batch's loss before."""
-    lr = 0.05
-    b = build_balancer({"type": "famo", "lr": lr, "gamma": 0.0, "reevaluate": 0.5})
-    _controlled(b, [1.0, 2.0, 3.0, 4.0], [0, 1, 0, 1], 2)  # batch means (2, 3); subset below: samples 0 and 1
-    before, after = torch.tensor([1.0, 2.0], dtype=torch.float64), torch.tensor([0.8, 1.9], dtype=torch.float64)
-    b.after_step(after, torch.ones(2, dtype=torch.long), before, torch.ones(2, dtype=torch.long))
-    xi = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
-    opt = torch.optim.Adam([xi], lr=lr)
-    delta = torch.log(before + 1e-8) - torch.log(after + 1e-8)
-    xi.grad, = torch.autograd.grad(torch.softmax(xi, 0), xi, grad_outputs=delta)
-    opt.step()
-    assert torch.allclose(b.xi, xi.detach())
-
-
 def test_rlw_and_gls_weights():
-    info, _ = _controlled(build_balancer({"type": "gls"}), [1.0, 4.0], [0, 1], 2)
+    info, _ = controlled(build_balancer({"type": "gls"}), [1.0, 4.0], [0, 1], 2)
     gm = 2.0  # sqrt(1*4); w_k = gm / (K L_k)
     assert torch.allclose(info["weights"], torch.tensor([gm / 2, gm / 8], dtype=torch.float64))
     b = build_balancer({"type": "rlw", "seed": 3})
-    w1, _ = _controlled(b, [1.0, 1.0, 1.0], [0, 1, 2], 3)
-    w2, _ = _controlled(b, [1.0, 1.0, 1.0], [0, 1, 2], 3)
+    w1, _ = controlled(b, [1.0, 1.0, 1.0], [0, 1, 2], 3)
+    w2, _ = controlled(b, [1.0, 1.0, 1.0], [0, 1, 2], 3)
     assert float(w1["weights"].sum()) == pytest.approx(1.0) and not torch.allclose(w1["weights"], w2["weights"])
 
 
 def test_absent_key_gets_zero_weight_and_keeps_state():
     for name in ["uw", "famo", "gradnorm", "imtl_l"]:
         b = build_balancer({"type": name})
-        _controlled(b, [1.0, 2.0, 3.0], [0, 1, 2], 3)
+        controlled(b, [1.0, 2.0, 3.0], [0, 1, 2], 3)
         if b.needs_after_step:
             b.after_step(torch.tensor([0.9, 1.9, 2.9], dtype=torch.float64), torch.ones(3, dtype=torch.long))
         state = {k: (v.clone() if torch.is_tensor(v) else v) for k, v in vars(b).items()}
-        info, _ = _controlled(b, [1.0, 3.0], [0, 2], 3)
+        info, _ = controlled(b, [1.0, 3.0], [0, 2], 3)
         assert info["weights"][1] == 0, name
         param = {"uw": "s", "imtl_l": "s", "gradnorm": "s", "famo": "xi"}[name]
         assert getattr(b, param)[1] == state[param][1], name
@@ -349,23 +285,6 @@ def test_state_dict_round_trip(name):
     i2, g2 = step(b2)
     assert torch.allclose(i1["weights"], i2["weights"], rtol=0, atol=0, equal_nan=True), name
     assert all(torch.equal(a, c) for a, c in zip(g1, g2)), name
-
-
-def test_famo_without_reevaluation_uses_next_batch_losses():
-    lr = 0.05
-    b = build_balancer({"type": "famo", "lr": lr, "gamma": 0.0, "reevaluate": False})
-    assert not b.needs_after_step
-    xi = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
-    opt = torch.optim.Adam([xi], lr=lr)
-    seq = [[1.0, 2.0], [0.8, 1.9], [0.7, 1.5]]
-    for t, losses in enumerate(seq):
-        if t > 0:
-            delta = torch.log(torch.tensor(seq[t - 1], dtype=torch.float64) + 1e-8) - torch.log(
-                torch.tensor(losses, dtype=torch.float64) + 1e-8)
-            xi.grad, = torch.autograd.grad(torch.softmax(xi, 0), xi, grad_outputs=delta)
-            opt.step()
-        _controlled(b, losses, [0, 1], 2)
-        assert torch.allclose(b.xi, xi.detach()), t
 
 
 def test_log_scalars_flatten_info():
