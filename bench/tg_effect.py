@@ -29,6 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import probe as probe_bench  # noqa: E402  (same data set-up as the probe benchmark)
 
 
+def _tg_name(g0_share: float) -> str:
+    return "tg" if not g0_share else f"tg_g0_{g0_share:g}"
+
+
 def _arm(args_dict: dict, arm: str, groups: dict) -> None:
     """Step C (``tg``) or the plain control: fine-tune a copy of the base and save it."""
     from types import SimpleNamespace
@@ -52,13 +56,16 @@ def _arm(args_dict: dict, arm: str, groups: dict) -> None:
     opt = torch.optim.Adam(net.parameters(), lr=args.lr, betas=(0.9, 0.99))
     space = DegradationSpace.from_opt(None)
     rng = np.random.default_rng(args.seed + 1)  # task choice: differs between the arms by design
-    gen = torch.Generator().manual_seed(args.seed + 2)  # crops and noise: the same stream in both arms
-    members = [list(m) for m in groups.values()] if arm == "tg" else []
+    gen = torch.Generator().manual_seed(args.seed + 2)  # crops and noise: the same seed in both arms
+    members = [list(m) for m in groups.values()] if arm.startswith("tg") else []
     p, t0 = args.patch // 4, time.perf_counter()
     for it in range(args.iters):
         tasks = []
         for _ in range(args.batch):
-            g = int(rng.integers(1 + len(members)))  # uniform over G0 + groups (plain: G0 only)
+            if args.g0_share and members:  # G0 gets that share of the samples, the groups split the rest
+                g = 0 if rng.random() < args.g0_share else 1 + int(rng.integers(len(members)))
+            else:  # uniform over G0 + groups (plain: G0 only)
+                g = int(rng.integers(1 + len(members)))
             tasks.append(space.sample(rng) if g == 0 else bank[members[g - 1][int(rng.integers(len(members[g - 1])))]])
         gt = source.gt_regions(args.batch, gen)
         lq = degrade(gt, tasks, generator=gen)
@@ -92,6 +99,8 @@ def main(argv=None) -> int:
     ap.add_argument("--iters", type=int, default=3000, help="Step C steps of each arm")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-4, help="the base's final lr")
+    ap.add_argument("--g0-share", type=float, default=0.0,
+                    help="share of TG samples drawn from G0, the whole space (default: uniform over G0 + groups)")
     args = ap.parse_args(argv)
 
     import numpy as np
@@ -133,12 +142,13 @@ def main(argv=None) -> int:
         print("no group formed: nothing for Step C to do at these thresholds", flush=True)
         return 1
 
-    arms = [mp.get_context("spawn").Process(target=_arm, args=(vars(args), arm, groups)) for arm in ("plain", "tg")]
+    tg = _tg_name(args.g0_share)
+    arms = [mp.get_context("spawn").Process(target=_arm, args=(vars(args), arm, groups)) for arm in ("plain", tg)]
     for w in arms:
         w.start()
     for w in arms:
         w.join()
-    nets = {"base": base, **{arm: load_model(out / f"{arm}.safetensors")[0] for arm in ("plain", "tg")}}
+    nets = {"base": base, "plain": load_model(out / "plain.safetensors")[0], "tg": load_model(out / f"{tg}.safetensors")[0]}
 
     fresh = TaskBank.sample(args.fresh_tasks, args.seed + 12345)
     grouped = sorted(i for m in groups.values() for i in m)
@@ -147,7 +157,8 @@ def main(argv=None) -> int:
             "satisfactory": [bank[i] for i in range(len(bank)) if i not in set(unsat)],
             "fresh random tasks": list(fresh)}
     gt_u8 = to_uint8(val_gt)
-    report: dict = {"groups": {k: len(v) for k, v in groups.items()}, "iters": args.iters, "batch": args.batch,
+    report: dict = {"groups": {k: len(v) for k, v in groups.items()}, "g0_share": args.g0_share or 1 / (1 + len(groups)),
+                    "iters": args.iters, "batch": args.batch,
                     "lr": args.lr, "unsatisfactory": len(unsat), "sets": {}}
     for name, tasks in sets.items():
         if not tasks:
@@ -157,11 +168,11 @@ def main(argv=None) -> int:
             lq = validation_lq(val_gt, task, args.seed + 99)
             for k, net in nets.items():
                 scores[k].append(psnr_y(net, lq, gt_u8))
-        tg, plain = np.array(scores["tg"]), np.array(scores["plain"])
+        with_tg, without = np.array(scores["tg"]), np.array(scores["plain"])
         report["sets"][name] = {"tasks": len(tasks), **{f"psnr_{k}": float(np.mean(v)) for k, v in scores.items()},
-                                "tg_minus_plain_db": float(np.mean(tg - plain)),
-                                "tg_better_tasks": int((tg > plain).sum())}
-    (out / "report.json").write_text(json.dumps(report, indent=2))
+                                "tg_minus_plain_db": float(np.mean(with_tg - without)),
+                                "tg_better_tasks": int((with_tg > without).sum())}
+    (out / ("report.json" if tg == "tg" else f"report_{tg}.json")).write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     return 0
 
