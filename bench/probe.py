@@ -61,11 +61,34 @@ def _setup(args):
     return source, val_gt, bank
 
 
+def train_on_regions(net, opt, source, gen, draw_tasks, iters: int, batch: int, patch: int, label: str,
+                     every: int, sched=None) -> None:
+    """The benchmarks' training loop: ``batch`` GT regions degraded with the tasks ``draw_tasks(batch)`` returns,
+    one aligned crop of ``patch`` px GT (same offset for the whole batch), L1, one optimiser step."""
+    import torch
+
+    from restoration.degradations import degrade
+
+    p = patch // 4
+    for it in range(iters):
+        gt = source.gt_regions(batch, gen)
+        lq = degrade(gt, draw_tasks(batch), generator=gen)
+        y = int(torch.randint(0, lq.shape[-1] - p + 1, (1,), generator=gen))
+        loss = (net(lq[..., y:y + p, y:y + p]) - gt[..., 4 * y:4 * (y + p), 4 * y:4 * (y + p)]).abs().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+        if it % every == 0:
+            print(f"{label} {it}/{iters} loss {loss.item():.4f}", flush=True)
+
+
 def _base_model(args, out: Path):
     import numpy as np
     import torch
 
-    from restoration.degradations import DegradationSpace, degrade
+    from restoration.degradations import DegradationSpace
     from restoration.inference import load_model, save_model
 
     path = Path(args.base) if args.base else out / "base_compact.safetensors"
@@ -83,18 +106,8 @@ def _base_model(args, out: Path):
     rng = np.random.default_rng(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     t0 = time.perf_counter()
-    for it in range(args.base_iters):
-        gt = source.gt_regions(args.base_batch, gen)
-        lq = degrade(gt, [space.sample(rng) for _ in range(args.base_batch)], generator=gen)
-        p = args.patch // 4
-        y = int(torch.randint(0, lq.shape[-1] - p + 1, (1,), generator=gen))
-        loss = (net(lq[..., y:y + p, y:y + p]) - gt[..., 4 * y:4 * (y + p), 4 * y:4 * (y + p)]).abs().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        if it % 100 == 0:
-            print(f"base training {it}/{args.base_iters} loss {loss.item():.4f}", flush=True)
+    train_on_regions(net, opt, source, gen, lambda n: [space.sample(rng) for _ in range(n)], args.base_iters,
+                     args.base_batch, args.patch, "base training", 100, sched)
     secs = time.perf_counter() - t0
     save_model(net, path, arch="SRVGGNetCompact", arch_kwargs=kwargs, scale=4, name="bench-compact-base",
                extra={"iters": args.base_iters, "lr": args.base_lr})
@@ -180,9 +193,11 @@ def _interleaved_timing(args, net, recipes: dict, out: Path) -> dict:
     return result
 
 
-def _phase_name(spec: str) -> str:
+def _recipe(spec: str) -> tuple[str, dict]:
+    """ITERS:WINDOW:LR[:TUNE_LAST] -> (phase name, ProbeConfig keywords)."""
     it, win, lr, *last = spec.split(":")
-    return f"fast_{it}_{win}_{lr}" + (f"_last{last[0]}" if last else "")
+    name = f"fast_{it}_{win}_{lr}" + (f"_last{last[0]}" if last else "")
+    return name, {"iters": int(it), "window": int(win), "lr": float(lr), "tune_last": int(last[0]) if last else 0}
 
 
 def _agreement(ref: dict, other: dict, ratio: float) -> dict:
@@ -264,10 +279,9 @@ def main(argv=None) -> int:
     faithful_cfg = ProbeConfig(iters=args.iters, window=args.window, lr=args.lr, **common)
     fast_results, recipes = {}, {"faithful": faithful_cfg}
     for spec in [s for s in args.fast.split(",") if s]:
-        it, win, lr, *last = spec.split(":")
-        cfg = ProbeConfig(iters=int(it), window=int(win), lr=float(lr), tune_last=int(last[0]) if last else 0,
-                          **common)
-        res = _probe_phase(args, net, _phase_name(spec), cfg, out)
+        name, kw = _recipe(spec)
+        cfg = ProbeConfig(**kw, **common)
+        res = _probe_phase(args, net, name, cfg, out)
         if res:
             fast_results[spec], recipes[spec] = res, cfg
     again = {}
@@ -279,7 +293,7 @@ def main(argv=None) -> int:
             report["faithful_repeat"] = _agreement(faithful, again, args.ratio)
     replicate = {}  # each fast recipe with the repeat's seed, against the repeat: a second draw of (a)
     for spec, cfg in list(recipes.items())[1:] if again else []:
-        res = _probe_phase(args, net, f"{_phase_name(spec)}_seed{args.seed + 1}",
+        res = _probe_phase(args, net, f"{_recipe(spec)[0]}_seed{args.seed + 1}",
                            ProbeConfig(**{**asdict(cfg), "seed": args.seed + 1}), out, limit=args.repeat_tasks)
         replicate[spec] = _agreement(again, res, args.ratio)
     timing = _interleaved_timing(args, net, recipes, out) if args.timing_tasks > 0 else {}

@@ -40,7 +40,7 @@ def _arm(args_dict: dict, arm: str, groups: dict) -> None:
     import numpy as np
     import torch
 
-    from restoration.degradations import DegradationSpace, degrade
+    from restoration.degradations import DegradationSpace
     from restoration.inference import load_model, save_model
 
     args = SimpleNamespace(**args_dict)
@@ -58,24 +58,20 @@ def _arm(args_dict: dict, arm: str, groups: dict) -> None:
     rng = np.random.default_rng(args.seed + 1)  # task choice: differs between the arms by design
     gen = torch.Generator().manual_seed(args.seed + 2)  # crops and noise: the same seed in both arms
     members = [list(m) for m in groups.values()] if arm.startswith("tg") else []
-    p, t0 = args.patch // 4, time.perf_counter()
-    for it in range(args.iters):
+
+    def draw(n: int) -> list:
         tasks = []
-        for _ in range(args.batch):
+        for _ in range(n):
             if args.g0_share and members:  # G0 gets that share of the samples, the groups split the rest
                 g = 0 if rng.random() < args.g0_share else 1 + int(rng.integers(len(members)))
             else:  # uniform over G0 + groups (plain: G0 only)
                 g = int(rng.integers(1 + len(members)))
             tasks.append(space.sample(rng) if g == 0 else bank[members[g - 1][int(rng.integers(len(members[g - 1])))]])
-        gt = source.gt_regions(args.batch, gen)
-        lq = degrade(gt, tasks, generator=gen)
-        y = int(torch.randint(0, lq.shape[-1] - p + 1, (1,), generator=gen))
-        loss = (net(lq[..., y:y + p, y:y + p]) - gt[..., 4 * y:4 * (y + p), 4 * y:4 * (y + p)]).abs().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if it % 500 == 0:
-            print(f"{arm}: step {it}/{args.iters} loss {loss.item():.4f}", flush=True)
+        return tasks
+
+    t0 = time.perf_counter()
+    probe_bench.train_on_regions(net, opt, source, gen, draw, args.iters, args.batch, args.patch, f"{arm}: step",
+                                 500)
     net.eval()
     save_model(net, path, arch=desc.arch, arch_kwargs=desc.arch_kwargs, scale=4, name=f"tg-effect-{arm}",
                extra={"iters": args.iters, "seconds": time.perf_counter() - t0})
