@@ -43,7 +43,7 @@ _VAL_DATA = {
 SCHEMA: dict[str, Any] = {
     "name": STR, "model_type": STR, "scale": INT, "num_gpu": (INT, STR), "manual_seed": (INT, NONE),
     "is_train": BOOL, "dist": BOOL, "rank": INT, "world_size": INT, "auto_resume": BOOL, "root_path": STR,
-    "find_unused_parameters": BOOL,
+    "find_unused_parameters": BOOL, "num_threads": (INT, STR),
     # Real-ESRGAN model-level keys
     "queue_size": INT, "gt_usm": BOOL, "l1_gt_usm": BOOL, "percep_gt_usm": BOOL, "gan_gt_usm": BOOL,
     "usm": {"radius": INT, "weight": FLOAT, "threshold": FLOAT},
@@ -264,6 +264,9 @@ def validate(opt: dict, base: Path) -> None:
     num_gpu = opt.get("num_gpu", "auto")
     if isinstance(num_gpu, str) and num_gpu != "auto":
         raise OptionError(f"num_gpu: expected an integer or 'auto', got {num_gpu!r}")
+    threads = opt.get("num_threads", "auto")
+    if (isinstance(threads, str) and threads != "auto") or (isinstance(threads, int) and threads < 1):
+        raise OptionError(f"num_threads: expected a positive integer or 'auto', got {threads!r}")
     if "train" not in opt["datasets"]:
         raise OptionError("datasets.train: missing")
     for phase, d in opt["datasets"].items():

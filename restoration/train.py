@@ -119,8 +119,7 @@ def _loaders(opt: dict, start_iter: int):
 
 def train_pipeline(opt: dict, resume: dict | None, opt_path: str | None = None, stop_at: int | None = None):
     """Run the loop; returns the model. ``stop_at`` ends early after that iteration (tests), saving a state."""
-    from basicsr.models import build_model
-    from basicsr.utils import MessageLogger, get_env_info, get_root_logger, get_time_str, init_tb_logger
+    from basicsr.utils import get_env_info, get_root_logger, get_time_str, init_tb_logger
     from basicsr.utils.options import dict2str
 
     from restoration import dist as rdist
@@ -146,6 +145,22 @@ def train_pipeline(opt: dict, resume: dict | None, opt_path: str | None = None, 
     tb_logger = None
     if opt["logger"].get("use_tb_logger") and rank == 0 and "debug" not in opt["name"]:
         tb_logger = init_tb_logger(log_dir=str(Path(opt["path"]["experiments_root"]) / "tb_logger"))
+
+    from restoration.threads import choose_threads, torch_threads
+
+    workers = int(opt["datasets"]["train"].get("num_worker_per_gpu", 0) or 0)
+    local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if opt["dist"] else 1
+    threads, why = choose_threads(opt.get("num_threads", "auto"), workers=workers, local_ranks=local_ranks)
+    logger.info(f"Torch threads: {threads} ({why}); OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
+    with torch_threads(threads):
+        return _train_loop(opt, resume, logger, tb_logger, stop_at)
+
+
+def _train_loop(opt: dict, resume: dict | None, logger, tb_logger, stop_at: int | None):
+    from basicsr.models import build_model
+    from basicsr.utils import MessageLogger
+
+    from restoration import dist as rdist
 
     start_iter = int(resume["iter"]) if resume else 0
     train_set, loader, val_loaders = _loaders(opt, start_iter)
@@ -205,7 +220,6 @@ def train_pipeline(opt: dict, resume: dict | None, opt_path: str | None = None, 
 def run(args: argparse.Namespace) -> int:
     """Shared by ``python -m restoration.train`` and ``restoration train``."""
     from restoration import dist as rdist
-
     try:
         opt, resume = prepare(args.opt, args.launcher, args.auto_resume, args.debug, args.force_yml)
         train_pipeline(opt, resume, args.opt)
@@ -215,6 +229,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from restoration.threads import prefer_passive_wait
+
+    prefer_passive_wait()  # before torch loads
     parser = argparse.ArgumentParser(prog="python -m restoration.train", description="Train a restoration model.")
     add_arguments(parser)
     args = parser.parse_args(argv)

@@ -15,6 +15,7 @@ from types import ModuleType
 
 from restoration import __version__
 from restoration.errors import RestorationError
+from restoration.threads import prefer_passive_wait
 
 
 def _commands() -> list[ModuleType]:
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    prefer_passive_wait()  # before any command loads torch
     try:
         return int(args._run(args) or 0)
     except RestorationError as exc:
