@@ -112,6 +112,7 @@ def read_weights(path: str | os.PathLike) -> tuple[dict, dict[str, str]]:
             state = load_file(str(path), device="cpu")
         except (SafetensorError, OSError, ValueError) as exc:
             raise RestorationError(f"{path} is not a valid safetensors file: {exc}") from None
+        check_finite(state, path)
         return state, meta
     import pickle
     import zipfile
@@ -134,7 +135,20 @@ def read_weights(path: str | os.PathLike) -> tuple[dict, dict[str, str]]:
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise RestorationError(f"{path} is not a readable PyTorch checkpoint: {first}") from None
-    return _select_state(obj, str(path)), {}
+    state = _select_state(obj, str(path))
+    check_finite(state, path)
+    return state, {}
+
+
+def check_finite(state: Mapping[str, Any], source: str | os.PathLike) -> None:
+    """Refuse weights holding NaN or Inf: they run without error and give black or garbage images."""
+    import torch
+
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            what = "NaN" if bool(torch.isnan(value).any()) else "Inf"
+            raise RestorationError(f"{source}: tensor {key!r} holds {what} values; these weights are unusable "
+                                   "(a diverged or corrupted training run?)")
 
 
 def describe_weights(state: Mapping[str, Any], meta: Mapping[str, str], source: str) -> ModelDescriptor:
@@ -151,7 +165,14 @@ def describe_weights(state: Mapping[str, Any], meta: Mapping[str, str], source: 
                 extra = json.loads(meta["extra"])
             except ValueError:
                 extra = {}
-        return ModelDescriptor.create(meta["arch"], kwargs, scale, name=meta.get("name", ""), path=source, extra=extra)
+        desc = ModelDescriptor.create(meta["arch"], kwargs, scale, name=meta.get("name", ""), path=source, extra=extra)
+        if meta.get("output_resize"):
+            from restoration.inference.output_resize import parse_output_resize
+
+            resize = parse_output_resize(meta["output_resize"], desc.scale, source)
+            desc.extra["output_resize"] = resize
+            desc.scale = resize["scale"]
+        return desc
     desc = detect_arch(state, source)
     desc.path = source
     return desc
@@ -180,6 +201,10 @@ def load_model(path_or_name: str | os.PathLike, device: str = "cpu", models_dir:
         raise RestorationError(
             f"weights in {path} do not fit {desc.summary()}: missing keys [{miss}], unexpected keys [{extra}]"
         )
+    if desc.extra.get("output_resize"):  # e.g. ncnn's realesr-animevideov3-x2: the x4 net, then a bicubic resize
+        from restoration.inference.output_resize import OutputResize
+
+        net = OutputResize(net, **desc.extra["output_resize"])
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
@@ -195,10 +220,12 @@ def save_model(
     scale: int,
     name: str,
     extra: dict | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> Path:
     """Write ``.safetensors`` with metadata (arch, arch_kwargs as JSON, scale, name, extra as JSON).
 
     The tensors keep BasicSR key names, so tools that ignore our metadata still recognise the model.
+    ``metadata`` adds string entries (imported models: ``source``, ``licence``, ``output_resize``).
     """
     import torch
     from safetensors.torch import save_file
@@ -228,8 +255,12 @@ def save_model(
         "restoration_version": __version__,
         "extra": json.dumps(extra or {}, sort_keys=True),
     }
+    for key, value in (metadata or {}).items():
+        if key in meta or not isinstance(value, str):
+            raise RestorationError(f"metadata entry {key!r} is reserved or not a string")
+        meta[key] = value
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     save_file(state, str(tmp), metadata=meta)
     os.replace(tmp, path)
     return path
@@ -246,5 +277,5 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-__all__ = ["detect_arch", "read_weights", "describe_weights", "load_model", "save_model", "sha256_file",
+__all__ = ["check_finite", "detect_arch", "read_weights", "describe_weights", "load_model", "save_model", "sha256_file",
            "canonical_arch"]
