@@ -2,13 +2,18 @@
 
 Pillow reads only the header (format, size, EXIF) so a decompression bomb is refused before any pixel is
 decoded; OpenCV decodes the pixels because it keeps 16-bit colour PNG/TIFF at 16 bits (Pillow does not).
-Arrays are RGB / RGBA / gray (H x W), uint8 or uint16.
+Arrays are RGB / RGBA / gray (H x W), uint8 or uint16. Animated GIFs and multi-page TIFFs are read as their first
+frame, with a warning that says so. Writes are atomic (``restoration.atomic``).
 """
 from __future__ import annotations
 
 import io
+import logging
 import os
+import threading
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -17,7 +22,27 @@ from restoration.errors import RestorationError
 ENV_MAX_PIXELS = "RESTORATION_MAX_PIXELS"
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 megapixels: ~10000 x 10000, far beyond what a x4 upscale should take in
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+# Image formats people name as outputs that we cannot write (an output path ending so is refused, never a folder).
+UNWRITABLE_EXTENSIONS = (".gif", ".heic", ".heif", ".avif", ".jxl", ".ico", ".jp2", ".j2k", ".psd", ".svg",
+                         ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".exr", ".hdr", ".dng")
 _EXIF_ORIENTATION = 0x0112
+_OPENCV_MAX_PIXELS = 1 << 30  # OpenCV's own decoder limit (CV_IO_MAX_IMAGE_PIXELS)
+_PIL_LIMIT = threading.Lock()  # Image.MAX_IMAGE_PIXELS is process-wide: the demo reads uploads in threads
+log = logging.getLogger("restoration.inference")
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What the file header says, read without decoding pixels."""
+
+    width: int
+    height: int
+    format: str
+    orientation: int = 1
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
 
 
 def max_pixels_limit(max_pixels: int | None = None) -> int:
@@ -61,13 +86,73 @@ def _decode_quietly(cv2, data: bytes):
             log.setLogLevel(level)
 
 
-def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
+def read_header(source: str | os.PathLike | bytes) -> ImageHeader:
+    """Size, format and EXIF orientation from the header (Pillow, no pixel decoded, no Pillow size limit: the
+    caller applies its own and names it). RestorationError when it is not an image Pillow knows."""
+    from PIL import Image, UnidentifiedImageError
+
+    src = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+    with _PIL_LIMIT:
+        saved_limit = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            with Image.open(src) as pil:
+                width, height = pil.size
+                fmt = pil.format or "unknown"
+                try:
+                    orientation = int(pil.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+                except Exception:  # noqa: BLE001 - a broken EXIF block must not make the image unreadable
+                    orientation = 1
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            name = "the data" if isinstance(source, (bytes, bytearray)) else source
+            raise RestorationError(f"not an image (or an unsupported format): {name}") from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved_limit
+    return ImageHeader(int(width), int(height), fmt, orientation)
+
+
+def count_frames(data: bytes) -> int:
+    """Frames of an animated GIF/WebP/APNG or pages of a TIFF (1 for still images); call within the pixel limit."""
+    from PIL import Image
+
+    try:
+        with _PIL_LIMIT:
+            saved_limit = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+            try:
+                with Image.open(io.BytesIO(data)) as pil:
+                    return max(1, int(getattr(pil, "n_frames", 1) or 1))
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved_limit
+    except Exception:  # noqa: BLE001 - counting is informational; the decoder decides what is readable
+        return 1
+
+
+def _decode(cv2, data: bytes, path: Path, header: ImageHeader) -> np.ndarray:
+    try:
+        img = _decode_quietly(cv2, data)
+    except MemoryError:
+        raise RestorationError(f"not enough memory to decode {path} ({header.width}x{header.height})") from None
+    except cv2.error:
+        if header.pixels > _OPENCV_MAX_PIXELS:
+            raise RestorationError(
+                f"cannot decode {path}: {header.width}x{header.height} = {header.pixels:,} pixels is over the "
+                f"decoder's limit of {_OPENCV_MAX_PIXELS:,} pixels") from None
+        raise RestorationError(f"cannot decode {path} ({header.format}): the file is truncated or corrupt") from None
+    if img is None or img.size == 0:
+        raise RestorationError(f"cannot decode {path} ({header.format}): the file is truncated or corrupt")
+    return img
+
+
+def read_image(path: str | os.PathLike, max_pixels: int | None = None,
+               warn: Callable[[str], None] | None = None) -> np.ndarray:
     """Read an image as RGB / RGBA / gray, uint8 or uint16, upright. RestorationError on anything wrong.
 
     ``max_pixels`` (default ``$RESTORATION_MAX_PIXELS`` or 100 MP; 0 disables) refuses huge images before decoding.
+    ``warn`` receives one line when only part of the file is read (the first frame of an animation or the first
+    page of a multi-page TIFF); by default it is logged as a warning of ``restoration.inference``.
     """
     import cv2
-    from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     if not path.exists():
@@ -81,29 +166,21 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.nda
     if not data:
         raise RestorationError(f"empty file (0 bytes): {path}")
     limit = max_pixels_limit(max_pixels)
-    orientation = 1
-    saved_limit = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None  # our own limit below applies (Pillow's would refuse without naming ours)
     try:
-        with Image.open(io.BytesIO(data)) as pil:
-            width, height = pil.size
-            fmt = pil.format or "unknown"
-            try:
-                orientation = int(pil.getexif().get(_EXIF_ORIENTATION, 1) or 1)
-            except Exception:  # a broken EXIF block must not make the image unreadable
-                orientation = 1
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        header = read_header(data)
+    except RestorationError:
         raise RestorationError(f"not an image (or an unsupported format): {path}") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = saved_limit
+    width, height = header.width, header.height
     if limit and width * height > limit:
         raise RestorationError(
             f"image too large: {path} is {width}x{height} = {width * height:,} pixels, over the limit of "
             f"{limit:,} pixels (raise it with --max-pixels or {ENV_MAX_PIXELS}; 0 disables)"
         )
-    img = _decode_quietly(cv2, data)
-    if img is None or img.size == 0:
-        raise RestorationError(f"cannot decode {path} ({fmt}): the file is truncated or corrupt")
+    frames = count_frames(data)
+    if frames > 1:
+        kind = "pages" if header.format in ("TIFF", "MPO") else "frames"
+        (warn or log.warning)(f"{path} has {frames} {kind} ({header.format}); only the first is read")
+    img = _decode(cv2, data, path, header)
     if img.shape[0] != height or img.shape[1] != width:
         # multi-frame TIFF / odd files: trust the decoder, but never past the limit
         if limit and img.shape[0] * img.shape[1] > limit:
@@ -120,7 +197,7 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.nda
         else:
             raise RestorationError(f"{path}: {img.shape[2]} channels are not supported (gray, RGB or RGBA)")
     # PNG cannot carry an EXIF orientation that OpenCV would honour, but JPEG/TIFF/WebP can: apply it once here.
-    return _apply_orientation(img, orientation)
+    return _apply_orientation(img, header.orientation)
 
 
 def write_image(path: str | os.PathLike, img: np.ndarray, quality: int = 95) -> Path:
@@ -131,10 +208,13 @@ def write_image(path: str | os.PathLike, img: np.ndarray, quality: int = 95) -> 
     """
     import cv2
 
+    from restoration.atomic import write_bytes
+
     path = Path(path)
+    problem = output_extension_problem(path)
+    if problem:
+        raise RestorationError(problem)
     ext = path.suffix.lower()
-    if ext not in IMAGE_EXTENSIONS:
-        raise RestorationError(f"cannot write {path}: unknown image extension {ext!r} ({', '.join(IMAGE_EXTENSIONS)})")
     img = np.asarray(img)
     if img.dtype not in (np.uint8, np.uint16):
         raise RestorationError(f"cannot write {img.dtype} images (uint8 or uint16 only): {path}")
@@ -156,15 +236,18 @@ def write_image(path: str | os.PathLike, img: np.ndarray, quality: int = 95) -> 
     ok, buf = cv2.imencode(ext, img, params)
     if not ok:
         raise RestorationError(f"could not encode {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        tmp.write_bytes(buf.tobytes())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise RestorationError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return path
+    return write_bytes(path, buf)  # atomic: a full disk or a crash never leaves a half-written output
+
+
+def output_extension_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be written as an image (one line), or None when its extension is one we write."""
+    ext = Path(path).suffix.lower()
+    if ext in IMAGE_EXTENSIONS:
+        return None
+    writable = ", ".join(e.lstrip(".") for e in IMAGE_EXTENSIONS)
+    if ext in UNWRITABLE_EXTENSIONS:
+        return f"cannot write {path}: {ext.lstrip('.').upper()} output is not supported (write one of {writable})"
+    return f"cannot write {path}: unknown image extension {ext!r} (write one of {writable})"
 
 
 def is_image_file(path: str | os.PathLike) -> bool:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -13,6 +14,73 @@ from restoration.inference.tiling import tiles_for, upscale_tiled
 
 log = logging.getLogger("restoration.inference")
 ALPHA_MODES = ("model", "resize")
+ENV_MAX_OUTPUT_PIXELS = "RESTORATION_MAX_OUTPUT_PIXELS"
+# 1 gigapixel: 3 GB as 8-bit RGB. A x4 upscale of a 60 MP photo fits; `-s 64` on a 1 MP photo (4 GP) does not.
+DEFAULT_MAX_OUTPUT_PIXELS = 1_000_000_000
+
+
+def max_output_pixels_limit(max_output_pixels: int | None = None) -> int:
+    """The output limit in force: the argument, else ``$RESTORATION_MAX_OUTPUT_PIXELS``, else 1 GP (0 = none)."""
+    if max_output_pixels is None:
+        env = os.environ.get(ENV_MAX_OUTPUT_PIXELS)
+        if not env:
+            return DEFAULT_MAX_OUTPUT_PIXELS
+        try:
+            max_output_pixels = int(float(env))
+        except ValueError:
+            raise RestorationError(f"{ENV_MAX_OUTPUT_PIXELS}={env!r} is not a number") from None
+    if int(max_output_pixels) < 0:
+        raise RestorationError(f"the output pixel limit must be >= 0 (0 = no limit), got {max_output_pixels}")
+    return int(max_output_pixels)
+
+
+def denoise_partner(name: str, names: list[str]) -> tuple[str, str] | None:
+    """(model, its without-denoise twin) for Real-ESRGAN's denoise-strength pair, e.g. realesr-general-x4v3 and
+    realesr-general-wdn-x4v3; None when ``name`` has no twin among ``names``."""
+    def base(n: str) -> str:
+        return n.replace("-wdn-", "-").replace("_wdn_", "_").replace("-wdn", "").replace("_wdn", "")
+
+    main = base(name) if "wdn" in name else name
+    twins = [n for n in names if n != main and "wdn" in n and base(n) == main]
+    if main not in names or len(twins) != 1:
+        return None
+    return main, twins[0]
+
+
+def _interpolated_model(model, strength: float, device: str, models_dir):
+    """Real-ESRGAN's ``-dn``: weights = strength * model + (1 - strength) * its without-denoise twin."""
+    import torch
+
+    from restoration.inference.files import load_model
+    from restoration.inference.zoo import default_model, list_models
+
+    if not 0.0 <= float(strength) <= 1.0:
+        raise RestorationError(f"denoise strength must be in [0, 1], got {strength}")
+    from restoration.inference.zoo import MODEL_SUFFIXES
+
+    is_file = model is not None and (isinstance(model, os.PathLike) or "/" in str(model) or os.sep in str(model)
+                                     or str(model).lower().endswith(MODEL_SUFFIXES) or Path(str(model)).is_file())
+    if is_file:
+        raise RestorationError(
+            f"denoise strength needs a zoo model with a denoise twin (like realesr-general-x4v3 and "
+            f"realesr-general-wdn-x4v3); a weight file ({model}) has none")
+    name = str(model) if model is not None else default_model(models_dir).name
+    names = [m.name for m in list_models(models_dir)]
+    pair = denoise_partner(name, names)
+    if pair is None:
+        raise RestorationError(
+            f"denoise strength needs a model with a denoise twin whose weights are interpolated (Real-ESRGAN's "
+            f"realesr-general-x4v3 + realesr-general-wdn-x4v3); {name!r} has none in the zoo")
+    net, desc = load_model(pair[0], device="cpu", models_dir=models_dir)
+    twin, twin_desc = load_model(pair[1], device="cpu", models_dir=models_dir)
+    a, b = net.state_dict(), twin.state_dict()
+    if twin_desc.arch != desc.arch or a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
+        raise RestorationError(f"models {pair[0]!r} and {pair[1]!r} have different architectures: cannot interpolate")
+    with torch.no_grad():
+        net.load_state_dict({k: strength * a[k] + (1.0 - strength) * b[k] if a[k].is_floating_point() else a[k]
+                             for k in a})
+    desc.name = f"{pair[0]} (denoise {strength:g})"
+    return net.to(device), desc
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -42,11 +110,15 @@ class Upscaler:
     ``tile``: 0 processes the whole image at once; otherwise tiles of that size with ``tile_pad`` context.
     ``half``: fp16 on CUDA only; on CPU it is ignored with a warning (fp16 convolutions there are slow and inexact).
     ``alpha``: "model" runs the alpha channel through the network too, "resize" uses bicubic resizing.
+    ``max_output_pixels``: refuse outputs above this size before any work (default 1 GP or
+    ``$RESTORATION_MAX_OUTPUT_PIXELS``; 0 = no limit).
+    ``denoise_strength``: Real-ESRGAN's ``-dn`` for a zoo model with a without-denoise twin (weights interpolated).
     """
 
     def __init__(self, model: str | os.PathLike | None = None, device: str = "auto", tile: int = 0,
                  tile_pad: int = 16, half: bool = False, *, models_dir: str | os.PathLike | None = None,
-                 alpha: str = "model") -> None:
+                 alpha: str = "model", max_output_pixels: int | None = None,
+                 denoise_strength: float | None = None) -> None:
         import torch
 
         from restoration.inference.files import load_model
@@ -63,7 +135,11 @@ class Upscaler:
         self.tile = int(tile)
         self.tile_pad = int(tile_pad)
         self.alpha = alpha
-        self.net, self.descriptor = load_model(model, device=self.device, models_dir=models_dir)
+        self.max_output_pixels = max_output_pixels_limit(max_output_pixels)
+        if denoise_strength is not None:
+            self.net, self.descriptor = _interpolated_model(model, float(denoise_strength), self.device, models_dir)
+        else:
+            self.net, self.descriptor = load_model(model, device=self.device, models_dir=models_dir)
         self.dtype = torch.float16 if self.half else torch.float32
         if self.half:
             self.net = self.net.half()
@@ -80,7 +156,7 @@ class Upscaler:
         return f"Upscaler({self.descriptor.summary()}, device={self.device}, tile={self.tile}, half={self.half})"
 
     # -- planning ---------------------------------------------------------------------------------------------
-    def _passes(self, img: np.ndarray) -> int:
+    def passes(self, img: np.ndarray) -> int:
         """How many network passes one image takes (RGB, plus alpha when upscaled by the model)."""
         channels = 1 if img.ndim == 2 else img.shape[2]
         in_ch = self.descriptor.in_channels
@@ -92,7 +168,21 @@ class Upscaler:
 
     def count_tiles(self, img: np.ndarray) -> int:
         """Tiles one ``upscale`` call will run (for a progress bar over tiles)."""
-        return self._passes(img) * tiles_for(img.shape[0], img.shape[1], self.tile)
+        return self.passes(img) * tiles_for(img.shape[0], img.shape[1], self.tile)
+
+    def check_output_size(self, height: int, width: int, outscale: float | None = None) -> None:
+        """Refuse, before any work, an output (or the model-scale intermediate) above ``max_output_pixels``."""
+        limit = self.max_output_pixels
+        scale = float(outscale) if outscale is not None else float(self.scale)
+        oh, ow = max(1, round(height * scale)), max(1, round(width * scale))
+        biggest = max(oh * ow, height * self.scale * width * self.scale)
+        if limit and biggest > limit:
+            raise RestorationError(
+                f"output too large: {width}x{height} x{scale:g} = {ow}x{oh} = {oh * ow:,} pixels"
+                + (f" ({width * self.scale}x{height * self.scale} at the model's x{self.scale})"
+                   if oh * ow < biggest else "")
+                + f", over the limit of {limit:,} output pixels (raise it with --max-output-pixels or "
+                  f"{ENV_MAX_OUTPUT_PIXELS}; 0 disables)")
 
     # -- running ----------------------------------------------------------------------------------------------
     def _net(self, planes: np.ndarray, report: Callable[[int, int], None] | None) -> np.ndarray:
@@ -133,6 +223,7 @@ class Upscaler:
             raise RestorationError(f"empty image of shape {img.shape}")
         if outscale is not None and not (0 < float(outscale) <= 64):
             raise RestorationError(f"outscale must be in (0, 64], got {outscale}")
+        self.check_output_size(img.shape[0], img.shape[1], outscale)
         squeeze = img.ndim == 2
         planes = img[:, :, None] if squeeze else img
         total = self.count_tiles(img)
@@ -165,4 +256,5 @@ class Upscaler:
         return out[:, :, 0] if squeeze else out
 
 
-__all__ = ["Upscaler", "ModelDescriptor", "resolve_device"]
+__all__ = ["DEFAULT_MAX_OUTPUT_PIXELS", "Upscaler", "ModelDescriptor", "denoise_partner", "max_output_pixels_limit",
+           "resolve_device"]
