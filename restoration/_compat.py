@@ -11,14 +11,20 @@ does not import torch; the fix runs right before the first ``import torchvision`
 
 After the fix: models, transforms and ``roi_align`` work; ``torchvision.io`` codecs and
 ``deform_conv2d`` do not (this project reads images with OpenCV).
+
+``import torchvision`` or ``import basicsr`` *before* ``restoration`` would still crash, so ``make setup`` also
+writes a start-up file into the environment's site-packages (:func:`install_pth`): a ``.pth`` line that puts a
+tiny finder on ``sys.meta_path``. It imports nothing at start-up; on the first ``import torchvision`` it imports
+this module and calls :func:`apply` (a no-op where the compiled ops load).
 """
 from __future__ import annotations
 
 import importlib.abc
 import os
 import sys
+from pathlib import Path
 
-_state: dict[str, object] = {"applied": None, "library": None}
+_state: dict[str, object] = {"applied": None, "library": None, "busy": False}
 
 
 def _compiled_ops_load() -> bool:
@@ -64,20 +70,26 @@ def _nms(dets, scores, iou_threshold: float):
 
 def apply() -> bool:
     """Apply the fix if torchvision needs it. Returns True when the schemas were defined. Idempotent."""
-    if _state["applied"] is not None:
+    if _state["applied"] is not None or _state.get("busy"):
+        # busy: finding torchvision's folder below goes through the import hooks, which call apply() again
         return bool(_state["applied"])
-    if "torchvision" in sys.modules or _compiled_ops_load():
-        _state["applied"] = False
-        return False
-    import torch
+    _state["busy"] = True
+    try:
+        uninstall_hook()
+        if "torchvision" in sys.modules or _compiled_ops_load():
+            _state["applied"] = False
+            return False
+        import torch
 
-    lib = torch.library.Library("torchvision", "DEF")
-    for name in ("nms", "qnms"):
-        lib.define(f"{name}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        lib.impl(name, _nms, "CompositeExplicitAutograd")
-    _state["library"] = lib  # keep the registration alive for the life of the process
-    _state["applied"] = True
-    return True
+        lib = torch.library.Library("torchvision", "DEF")
+        for name in ("nms", "qnms"):
+            lib.define(f"{name}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+            lib.impl(name, _nms, "CompositeExplicitAutograd")
+        _state["library"] = lib  # keep the registration alive for the life of the process
+        _state["applied"] = True
+        return True
+    finally:
+        _state["busy"] = False
 
 
 class _TorchvisionHook(importlib.abc.MetaPathFinder):
@@ -101,3 +113,43 @@ def install_hook() -> None:
 def uninstall_hook() -> None:
     if _hook in sys.meta_path:
         sys.meta_path.remove(_hook)
+
+
+# ------------------------------------------------------------------------------------------ start-up (.pth) hook
+PTH_NAME = "restoration-torchvision-compat.pth"
+# Runs in every interpreter of the environment, so it only defines a finder: no import of restoration or torch
+# until torchvision is imported. An uninstalled restoration leaves torchvision as it was (ImportError is ignored).
+_PTH_CODE = """\
+class _RestorationTorchvisionCompat:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torchvision":
+            import sys
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
+            try:
+                import restoration._compat as compat
+            except ImportError:
+                return None
+            compat.apply()
+        return None
+import sys
+sys.meta_path.insert(0, _RestorationTorchvisionCompat())
+"""
+
+
+def pth_line() -> str:
+    """The one line of the start-up file (``site`` executes ``.pth`` lines that start with ``import``)."""
+    return f"import sys; exec({_PTH_CODE!r})\n"
+
+
+def install_pth(site_dir: str | os.PathLike | None = None) -> Path:
+    """Write the start-up file into ``site_dir`` (default: this interpreter's site-packages); returns its path."""
+    if site_dir is None:
+        import sysconfig
+
+        site_dir = sysconfig.get_paths()["purelib"]
+    path = Path(site_dir) / PTH_NAME
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(pth_line(), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
