@@ -55,7 +55,9 @@ demo: setup
 	$(VENV)/bin/restoration demo $(DEMO_ARGS)
 
 # Browser test of the demo: installs Debian's chromium + chromium-driver (apt) and selenium (pip) when absent,
-# then drives the page and writes docs/demo.png.
+# then drives the page and saves a screenshot to $TMPDIR/restoration-demo.png. The tracked docs/demo.png is
+# rewritten only on request: make test-browser DEMO_SCREENSHOT=docs/demo.png
+DEMO_SCREENSHOT ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 test-browser: setup
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
@@ -63,7 +65,8 @@ test-browser: setup
 		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends chromium chromium-driver; \
 	fi
 	@$(PY) -c "import selenium" 2>/dev/null || $(PIP) selenium
-	RESTORATION_DEMO_SCREENSHOT=$(CURDIR)/docs/demo.png $(PY) -m pytest -q -rs -s tests/app/test_demo_browser.py
+	$(if $(DEMO_SCREENSHOT),RESTORATION_DEMO_SCREENSHOT=$(abspath $(DEMO_SCREENSHOT)) ,)$(PY) -m pytest -q -rs -s \
+		tests/app/test_demo_browser.py
 
 # TGSR task-competition pipeline at CPU scale on the offline photos: a short baseline (cpu_tiny.yml, 300 iterations)
 # -> Step A probe -> Step B grouping -> Step C TG fine-tune -> report. Every step resumes where it stopped.
@@ -98,3 +101,9 @@ bench-train: setup  ## training iterations/s and the share of step time in LQ sy
 bench-balancing: setup  ## step-time ratio of every balancer vs EW (Compact, G=5) and the toy worst-task comparison
 	$(PY) bench/balancing.py --batch 10 --patch 64 --groups 5 --pairs 3
 	$(PY) bench/toy_mtl.py --seeds 3
+
+# docs/RELIABILITY.md: the table of robustness cases (tests/robustness/) with the result of this run.
+.PHONY: reliability-doc
+reliability-doc: setup
+	RESTORATION_RELIABILITY_DOC=$(CURDIR)/docs/RELIABILITY.md OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} \
+		$(PY) -m pytest -q tests/robustness
