@@ -9,7 +9,7 @@ The same inputs and --seed give byte-identical files. Evaluate with `restoration
 
 Example (offline, with the photos installed packages ship):
     python datasets/offline_photos.py -o datasets/offline_hr --lossless-only
-    restoration tasks sample -n 64 --seed 0 -o tasks.json      # or any bank with groups
+    restoration tasks sample --num 64 --seed 0 --out tasks.json      # or any bank with groups
     python datasets/make_testset.py --hr datasets/offline_hr --bank tasks.json -o datasets/testsets/offline_x4
 """
 from __future__ import annotations
