@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bank", required=True, help="TaskBank JSON (its groups; a bank without groups is one group 'all')")
     p.add_argument("-o", "--output", required=True, help="output folder (must be empty unless --overwrite)")
     p.add_argument("--groups", nargs="+", default=None, help="only these groups (default: all groups of the bank)")
+    p.add_argument("--clean-group", action="store_true",
+                   help="also a group clean_bicubic: the HR image downscaled by antialiased bicubic, no degradation")
     p.add_argument("--random-group", action="store_true",
                    help="also a group G0_random of fresh tasks sampled from the bank's degradation space")
     p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default: 0)")
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
                 bar.update(done - bar.n)
 
             manifest = make_testset(args.hr, args.bank, args.output, seed=args.seed, groups=args.groups,
-                                    random_group=args.random_group, variants=args.variants, scale=args.scale,
+                                    random_group=args.random_group, clean_group=args.clean_group, variants=args.variants, scale=args.scale,
                                     crop=args.crop, max_images=args.max_images, overwrite=args.overwrite,
                                     progress=progress)
     except RestorationError as exc:

@@ -26,6 +26,7 @@ from restoration.errors import RestorationError
 MANIFEST_FORMAT = "restoration.testset"
 MANIFEST_VERSION = 1
 RANDOM_GROUP = "G0_random"  # fresh tasks sampled from the bank's degradation space
+CLEAN_GROUP = "clean_bicubic"  # no degradation: an antialiased bicubic downscale (the classic SR benchmark input)
 
 
 def _crc(text: str) -> int:
@@ -80,8 +81,8 @@ def hr_files(hr_dir: Path) -> list[Path]:
 
 
 def make_testset(hr_dir: str | os.PathLike, bank_path: str | os.PathLike, out: str | os.PathLike, *, seed: int = 0,
-                 groups: Sequence[str] | None = None, random_group: bool = False, variants: int = 1, scale: int = 4,
-                 crop: int = 0, max_images: int = 0, overwrite: bool = False,
+                 groups: Sequence[str] | None = None, random_group: bool = False, clean_group: bool = False,
+                 variants: int = 1, scale: int = 4, crop: int = 0, max_images: int = 0, overwrite: bool = False,
                  progress: Callable[[int, int], None] | None = None) -> dict:
     """Build the test set; returns the manifest (also written to ``out/manifest.json``)."""
     import torch
@@ -95,7 +96,8 @@ def make_testset(hr_dir: str | os.PathLike, bank_path: str | os.PathLike, out: s
     if variants < 1 or scale < 1:
         raise RestorationError(f"variants and scale must be >= 1 (got {variants}, {scale})")
     bank = TaskBank.load(bank_path)
-    all_groups = bank.groups or {"all": list(range(len(bank)))}
+    # a bank without groups is one group: 'all', or 'bank' beside the clean/random groups (whose images 'all' spans)
+    all_groups = bank.groups or {"bank" if clean_group or random_group else "all": list(range(len(bank)))}
     if "all" in all_groups and len(all_groups) > 1:
         raise RestorationError(f"{bank_path}: the group name 'all' is reserved for every image of the test set; "
                                "rename that group")
@@ -110,6 +112,8 @@ def make_testset(hr_dir: str | os.PathLike, bank_path: str | os.PathLike, out: s
     if random_group:
         space = space_from_any(bank.meta.get("space"))  # the space the bank was sampled from, else the default
         plan.insert(0, (RANDOM_GROUP, None))
+    if clean_group:
+        plan.insert(0, (CLEAN_GROUP, []))
     files = hr_files(Path(hr_dir))
     if max_images:
         files = files[:max_images]
@@ -122,6 +126,17 @@ def make_testset(hr_dir: str | os.PathLike, bank_path: str | os.PathLike, out: s
         _write_png(out / hr_rel, hr)
         gt = torch.from_numpy(hr).permute(2, 0, 1)[None].float() / 255.0
         for group, task_indices in plan:
+            if group == CLEAN_GROUP:
+                lq = torch.nn.functional.interpolate(gt, scale_factor=1 / scale, mode="bicubic", antialias=True)
+                lq8 = (lq[0].permute(1, 2, 0).clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
+                lq_rel = f"LQ/{group}/{src.stem}.png"
+                _write_png(out / lq_rel, lq8)
+                entries.append({"lq": lq_rel, "hr": hr_rel, "source": src.name, "group": group, "task_index": -1,
+                                "task_id": "clean", "seed": 0})
+                done += variants
+                if progress:
+                    progress(done, total)
+                continue
             for k in range(variants):
                 torch_seed, rng = derived_seed(seed, group, src.stem, k)
                 if task_indices is None:

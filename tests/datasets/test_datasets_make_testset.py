@@ -92,3 +92,25 @@ def test_group_name_all_is_reserved_next_to_other_groups(inputs, tmp_path, capsy
     assert _load().main(["--hr", str(hr), "--bank", str(clash), "-o", str(tmp_path / "x"), "-q"]) == 2
     assert "'all' is reserved" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+
+
+def test_clean_group_is_a_plain_bicubic_downscale(inputs, tmp_path):
+    import numpy as np
+    import torch
+
+    from restoration.degradations import TaskBank
+
+    hr, _, _ = inputs
+    plain = tmp_path / "plain.json"
+    TaskBank.sample(4, seed=1).save(plain)  # no groups: one group, named 'bank' beside the clean one
+    out = tmp_path / "clean"
+    assert _load().main(["--hr", str(hr), "--bank", str(plain), "-o", str(out), "--clean-group", "-q"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["group_order"] == ["clean_bicubic", "bank"]
+    entry = next(e for e in manifest["files"] if e["group"] == "clean_bicubic")
+    gt = cv2.imread(str(out / entry["hr"]))[..., ::-1].copy()
+    lq = cv2.imread(str(out / entry["lq"]))[..., ::-1]
+    ref = torch.nn.functional.interpolate(torch.from_numpy(gt).permute(2, 0, 1)[None].float() / 255, scale_factor=0.25,
+                                          mode="bicubic", antialias=True)
+    ref8 = (ref[0].permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    assert np.array_equal(lq, ref8)
