@@ -121,12 +121,12 @@ class TaskBank:
         }
 
     def save(self, path: str | os.PathLike, overwrite: bool = True) -> Path:
-        """Write JSON atomically (temp file + rename), so a crash never leaves half a bank."""
+        """Write JSON atomically (temp file + rename): a crash or a full disk never leaves half a bank or a temp file."""
+        from restoration.atomic import write_text
+
         path = Path(path)
         if path.exists() and not overwrite:
             raise RestorationError(f"{path} already exists (pass overwrite=True or choose another name)")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
         d = self.to_dict()
 
         def line(v: Any) -> str:
@@ -138,10 +138,7 @@ class TaskBank:
                 f' "meta": {line(d["meta"])},\n'
                 f' "groups": {{' + (f"\n{groups}\n }}" if groups else "}") + ",\n"
                 f' "tasks": [' + (f"\n{tasks}\n ]" if tasks else "]") + "\n}\n")
-        with open(tmp, "w", encoding="utf-8") as fh:  # one task / group per line: readable, diffable, compact
-            fh.write(text)
-        os.replace(tmp, path)
-        return path
+        return write_text(path, text)  # one task / group per line: readable, diffable, compact
 
     @classmethod
     def from_dict(cls, d: Any, source: str = "task bank") -> "TaskBank":

@@ -21,6 +21,14 @@ NOISE_KINDS = ("gaussian", "poisson")
 #: ``resize_sinc_jpeg`` = [resize back + sinc] then JPEG; ``jpeg_resize_sinc`` = JPEG then [resize back + sinc].
 FINAL_ORDERS = ("resize_sinc_jpeg", "jpeg_resize_sinc")
 TASK_FORMAT = 1  # bump when the canonical form changes (it is part of the id)
+# Bounds every task is checked against, wherever it comes from (a bank file, a space, Python code). They are far
+# outside the Real-ESRGAN space (resize 0.15-1.5, noise sigma 1-30, Poisson 0.05-3, kernel sigma 0.2-3, beta 0.5-4,
+# kernel 7-21 px) and keep a hand-edited value from reaching the pipeline as a NaN or a 1e6x resize.
+RESIZE_SCALE_RANGE = (0.01, 4.0)
+MAX_NOISE_LEVEL = 255.0
+MAX_KERNEL_SIZE = 63
+MAX_KERNEL_SIGMA = 100.0
+MAX_KERNEL_BETA = 100.0
 
 
 def _num(d: dict, key: str, where: str) -> float:
@@ -62,8 +70,9 @@ class Resize:
             raise RestorationError(f"resize direction {self.direction!r} is not one of {RESIZE_DIRECTIONS}")
         if self.mode not in RESIZE_MODES:
             raise RestorationError(f"resize mode {self.mode!r} is not one of {RESIZE_MODES}")
-        if not self.scale > 0:
-            raise RestorationError(f"resize scale must be > 0, got {self.scale}")
+        lo, hi = RESIZE_SCALE_RANGE
+        if not (isinstance(self.scale, (int, float)) and lo <= self.scale <= hi):
+            raise RestorationError(f"resize scale must be a number in [{lo}, {hi}], got {self.scale!r}")
 
     def to_dict(self) -> dict:
         return {"direction": self.direction, "scale": self.scale, "mode": self.mode}
@@ -91,8 +100,10 @@ class Noise:
     def __post_init__(self) -> None:
         if self.kind not in NOISE_KINDS:
             raise RestorationError(f"noise kind {self.kind!r} is not one of {NOISE_KINDS}")
-        if self.level < 0:
-            raise RestorationError(f"noise level must be >= 0, got {self.level}")
+        if not (isinstance(self.level, (int, float)) and 0 <= self.level <= MAX_NOISE_LEVEL):
+            raise RestorationError(f"noise level must be a number in [0, {MAX_NOISE_LEVEL:g}], got {self.level!r}")
+        if not isinstance(self.gray, bool):
+            raise RestorationError(f"noise gray must be true or false, got {self.gray!r}")
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "level": self.level, "gray": self.gray}
@@ -111,11 +122,29 @@ class Noise:
         return f"poisson ×{self.level:.2f} {tone}"
 
 
+def check_kernel(k: Kernel, where: str) -> None:
+    """Finite parameters within bounds (Kernel itself lets NaN through: ``nan <= 0`` is false)."""
+    if not isinstance(k, Kernel):
+        raise RestorationError(f"{where}: expected a Kernel, got {type(k).__name__}")
+    if k.size > MAX_KERNEL_SIZE:
+        raise RestorationError(f"{where}: kernel size {k.size} is over the maximum of {MAX_KERNEL_SIZE}")
+    bounds = {"sigma_x": MAX_KERNEL_SIGMA, "sigma_y": MAX_KERNEL_SIGMA, "beta": MAX_KERNEL_BETA,
+              "theta": None, "omega": None}
+    for name, top in bounds.items():
+        v = getattr(k, name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise RestorationError(f"{where}.{name}: expected a finite number, got {v!r}")
+        if top is not None and k.kind != "sinc" and v > top:
+            raise RestorationError(f"{where}.{name}: {v:g} is over the maximum of {top:g}")
+
+
 def _kernel(d: Any, where: str) -> Kernel:
     try:
-        return Kernel.from_dict(d)
+        k = Kernel.from_dict(d)
     except RestorationError as exc:
         raise RestorationError(f"{where}: {exc}") from None
+    check_kernel(k, where)
+    return k
 
 
 @dataclass(frozen=True)
@@ -140,6 +169,13 @@ class DegradationTask:
     jpeg2: float
 
     def __post_init__(self) -> None:
+        check_kernel(self.blur1, "blur1")
+        for name in ("blur2", "final_sinc"):
+            if getattr(self, name) is not None:
+                check_kernel(getattr(self, name), name)
+        for name, cls in (("resize1", Resize), ("resize2", Resize), ("noise1", Noise), ("noise2", Noise)):
+            if not isinstance(getattr(self, name), cls):
+                raise RestorationError(f"{name}: expected a {cls.__name__}, got {type(getattr(self, name)).__name__}")
         if self.final_order not in FINAL_ORDERS:
             raise RestorationError(f"final_order {self.final_order!r} is not one of {FINAL_ORDERS}")
         if self.final_mode not in RESIZE_MODES:
@@ -148,8 +184,8 @@ class DegradationTask:
             raise RestorationError(f"final_sinc must be a sinc kernel, got {self.final_sinc.kind!r}")
         for name in ("jpeg1", "jpeg2"):
             q = getattr(self, name)
-            if not 1.0 <= q <= 100.0:
-                raise RestorationError(f"{name} quality must be in [1, 100], got {q}")
+            if isinstance(q, bool) or not isinstance(q, (int, float)) or not 1.0 <= q <= 100.0:
+                raise RestorationError(f"{name} quality must be in [1, 100], got {q!r}")
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict:
