@@ -80,3 +80,67 @@ def test_shipped_manifest_is_consistent():
         assert (up.descriptor.arch, up.scale) == (m.arch, m.scale)
     data = json.loads((root / "manifest.json").read_text())
     assert data["default"] is None or data["default"] in data["models"]
+
+
+def _user_zoo(models_dir, tmp_path, names=("mine",), default=None):
+    """A user folder holding copies of tiny-x2 under ``names``."""
+    import shutil
+
+    from restoration.inference.zoo import register_imported
+
+    user = tmp_path / "user"
+    user.mkdir()
+    for name in names:
+        shutil.copy(models_dir / "tiny-x2.safetensors", user / f"{name}.safetensors")
+        register_imported(name, user / f"{name}.safetensors",
+                          {"sha256": sha256_file(user / f"{name}.safetensors"), "arch": "MSRResNet", "scale": 2,
+                           "source": "a test", "licence": "CC0"}, make_default=name == default, user_dir=user)
+    return user
+
+
+def test_imported_models_are_listed_after_shipped_ones(models_dir, tmp_path):
+    user = _user_zoo(models_dir, tmp_path, ("mine", "tiny-x2"))
+    models = list_models(models_dir, user)
+    assert [(m.name, m.origin) for m in models] == [("tiny-x4", "shipped"), ("tiny-x2", "shipped"),
+                                                     ("mine", "imported")]  # a shipped name is never shadowed
+    assert models[2].licence == "CC0" and models[2].source == "a test" and models[0].default
+
+
+def test_user_default_overrides_the_shipped_one(models_dir, tmp_path, monkeypatch):
+    from restoration.inference.zoo import set_user_default
+
+    user = _user_zoo(models_dir, tmp_path, default="mine")
+    monkeypatch.setenv("RESTORATION_USER_MODELS_DIR", str(user))
+    assert Upscaler(models_dir=models_dir).name == "mine"
+    assert set_user_default("tiny-x2", models_dir).name == "tiny-x2"  # a shipped model can be the user's default
+    assert [m.name for m in list_models(models_dir) if m.default] == ["tiny-x2"]
+    assert set_user_default(None, models_dir) is None
+    assert Upscaler(models_dir=models_dir).name == "tiny-x4"
+    with pytest.raises(RestorationError, match="unknown model name 'nope'"):
+        set_user_default("nope", models_dir)
+
+
+def test_real_esrgan_names_resolve_to_imported_models(models_dir, tmp_path, monkeypatch):
+    user = _user_zoo(models_dir, tmp_path, ("realesrgan-x4plus",))
+    monkeypatch.setenv("RESTORATION_USER_MODELS_DIR", str(user))
+    assert resolve_model("RealESRGAN_x4plus", models_dir)[1].name == "realesrgan-x4plus"
+    with pytest.raises(RestorationError, match=r"'realesr-animevideov3' \(Real-ESRGAN's name for "
+                                               r"'realesr-animevideov3-x4'\) is not installed"):
+        resolve_model("realesr-animevideov3", models_dir)
+
+
+def test_imported_file_checked_like_shipped_ones(models_dir, tmp_path, monkeypatch):
+    user = _user_zoo(models_dir, tmp_path)
+    (user / "mine.safetensors").write_bytes((user / "mine.safetensors").read_bytes()[:-1] + b"x")
+    with pytest.raises(RestorationError, match="corrupt or replaced file; import it again"):
+        resolve_model("mine", models_dir, user_dir=user)
+
+
+def test_user_models_dir_default_and_env(tmp_path, monkeypatch):
+    from restoration.inference.zoo import user_models_dir
+
+    monkeypatch.delenv("RESTORATION_USER_MODELS_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert user_models_dir() == tmp_path / "xdg" / "restoration" / "models"
+    monkeypatch.setenv("RESTORATION_USER_MODELS_DIR", str(tmp_path / "u"))
+    assert user_models_dir() == tmp_path / "u"
