@@ -5,9 +5,26 @@ Only argparse-level code at import time; numpy/torch/OpenCV load inside the acti
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from restoration.errors import RestorationError
+
+
+class _DeprecatedForce(argparse.Action):
+    """``--force``: the old name of ``--overwrite`` (one flag for every command that replaces files)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog}: warning: --force is deprecated; use --overwrite", file=sys.stderr)
+        setattr(namespace, "overwrite", True)
+
+
+def _overwrite(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--overwrite", action="store_true", help=f"replace {what} if it exists")
+    p.add_argument("--force", action=_DeprecatedForce, dest="overwrite")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output bank file (.json)")
     p.add_argument("--space", help="degradation space YAML (default: Real-ESRGAN x4 values, "
                                    "options/tasks/space_realesrgan_x4.yml)")
-    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    _overwrite(p, "--out")
     p.set_defaults(_task_run=run_sample)
 
     p = sub.add_parser("degrade", help="degrade one image with one task (replayable)",
@@ -32,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scale", type=int, default=4, help="downscaling factor (default 4)")
     p.add_argument("--space", help="space YAML for --task random")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu: bit-identical output)")
-    p.add_argument("--force", action="store_true", help="overwrite --output if it exists")
+    _overwrite(p, "--output")
     p.set_defaults(_task_run=run_degrade)
 
     p = sub.add_parser("show", help="contact sheet of one image degraded by several tasks",
@@ -48,17 +65,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crop", type=int, default=256, help="centre crop of the input in px (0 = whole image)")
     p.add_argument("--tile", type=int, default=192, help="tile size in px on the sheet")
     p.add_argument("--scale", type=int, default=4, help="downscaling factor (default 4)")
-    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    _overwrite(p, "--out")
     p.set_defaults(_task_run=run_show)
 
 
 # ----------------------------------------------------------------------------------------------------- helpers
-def _check_out(path: str, force: bool) -> Path:
+MIN_CROP = 32
+
+
+def _check_out(path: str, overwrite: bool, image: bool = True) -> Path:
+    """Refuse, before any work, an output that exists (without --overwrite), is a folder or cannot be written."""
+    from restoration.inference.io import output_extension_problem
+
     out = Path(path)
-    if out.exists() and not force:
-        raise RestorationError(f"{out} already exists (pass --force to overwrite)")
-    if out.exists() and out.is_dir():
-        raise RestorationError(f"{out} is a directory")
+    if out.is_dir():
+        raise RestorationError(f"{out} is a folder: give a file name")
+    if out.exists() and not overwrite:
+        raise RestorationError(f"{out} already exists (pass --overwrite to replace it)")
+    if image and (problem := output_extension_problem(out)):
+        raise RestorationError(problem)
+    if out.parent.exists() and not out.parent.is_dir():
+        raise RestorationError(f"cannot write {out}: {out.parent} is a file, not a folder")
     return out
 
 
@@ -120,7 +147,7 @@ def run_sample(args: argparse.Namespace) -> int:
 
     if args.num < 1:
         raise RestorationError(f"--num must be at least 1, got {args.num}")
-    out = _check_out(args.out, args.force)
+    out = _check_out(args.out, args.overwrite, image=False)
     bank = TaskBank.sample(args.num, args.seed, _space(args.space))
     bank.save(out)
     print(f"wrote {len(bank)} tasks to {out} (seed {args.seed})")
@@ -134,7 +161,9 @@ def run_degrade(args: argparse.Namespace) -> int:
     from restoration.degradations import TaskBank, degrade
     from restoration.inference.io import write_image
 
-    out = _check_out(args.output, args.force)
+    out = _check_out(args.output, args.overwrite)
+    if args.scale < 1:
+        raise RestorationError(f"--scale must be a positive integer, got {args.scale}")
     if args.task == "random":
         task = _space(args.space).sample(np.random.default_rng(args.seed))
         label = "random"
@@ -162,9 +191,15 @@ def run_show(args: argparse.Namespace) -> int:
     from restoration.degradations import TaskBank, degrade
     from restoration.inference.io import write_image
 
-    out = _check_out(args.out, args.force)
-    if args.tile < 32:
-        raise RestorationError(f"--tile must be at least 32 px, got {args.tile}")
+    out = _check_out(args.out, args.overwrite)
+    if args.tile < 32 or args.tile > 1024:
+        raise RestorationError(f"--tile must be 32..1024 px, got {args.tile}")
+    if args.scale < 1:
+        raise RestorationError(f"--scale must be a positive integer, got {args.scale}")
+    if args.crop and args.crop < MIN_CROP:
+        raise RestorationError(f"--crop must be 0 (the whole image) or at least {MIN_CROP} px, got {args.crop}")
+    if args.num < 1:
+        raise RestorationError(f"--num must be at least 1, got {args.num}")
     bank = TaskBank.load(args.bank)
     if args.group is not None:
         groups = bank.groups

@@ -101,3 +101,28 @@ def test_errors_exit_2_with_one_line(work, tmp_path, capsys):
     assert "too small" in _error(
         ["tasks", "degrade", "--bank", str(bank), "--task", "0", "-i", str(tiny), "-o", out], capsys)
     assert not (tmp_path / "x.png").exists()
+
+
+def test_overwrite_is_the_flag_and_force_a_deprecated_alias(work, tmp_path, capsys):
+    _, hr, bank = work
+    out = tmp_path / "b.json"
+    assert main(["tasks", "sample", "--num", "2", "--out", str(out)]) == 0
+    assert "pass --overwrite" in _error(["tasks", "sample", "--num", "3", "--out", str(out)], capsys)
+    assert main(["tasks", "sample", "--num", "3", "--out", str(out), "--overwrite"]) == 0
+    assert len(TaskBank.load(out)) == 3
+    capsys.readouterr()
+    assert main(["tasks", "sample", "--num", "4", "--out", str(out), "--force"]) == 0
+    assert "--force is deprecated; use --overwrite" in capsys.readouterr().err and len(TaskBank.load(out)) == 4
+    lq = tmp_path / "lq.png"
+    for _ in range(2):
+        assert main(["tasks", "degrade", "--bank", str(bank), "--task", "0", "-i", str(hr), "-o", str(lq),
+                     "--overwrite"]) == 0
+    from restoration.cli import build_parser
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["tasks", "sample", "--help"])
+    help_text = capsys.readouterr().out
+    assert "--overwrite" in help_text and "--force" not in help_text
+    sub = build_parser().parse_args(["tasks", "show", "--bank", "b", "-i", "x", "--out", "y", "--force"])
+    assert sub.overwrite is True
