@@ -51,8 +51,11 @@ def network_from_options(path: Path) -> tuple[str, dict, dict]:
     try:
         text = path.read_text(encoding="utf-8")
         opt = yaml.safe_load(text)
-    except (OSError, yaml.YAMLError) as exc:
-        raise RestorationError(f"cannot read option file {path}: {exc}") from None
+    except OSError as exc:
+        raise RestorationError(f"cannot read option file {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:  # e.g. a !!python/object tag: safe_load refuses it, one line says why
+        why = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise RestorationError(f"cannot read option file {path}: {' '.join(str(why).split())[:200]}") from None
     net = (opt or {}).get("network_g") if isinstance(opt, dict) else None
     if not isinstance(net, dict) or "type" not in net:
         raise RestorationError(f"{path}: no network_g.type in the option file")
@@ -65,17 +68,36 @@ def network_from_options(path: Path) -> tuple[str, dict, dict]:
     return net["type"], kwargs, prov
 
 
+def _check_out(ckpt: Path, out: Path, args: argparse.Namespace) -> None:
+    """Everything that can be refused before a byte is written: name, existing file, the zoo for --register."""
+    from restoration.inference.zoo import models_dir, read_manifest
+
+    if out.suffix.lower() != ".safetensors":
+        raise RestorationError(f"--out must end in .safetensors, got {out}")
+    if out.is_dir():
+        raise RestorationError(f"--out {out} is a folder")
+    if out.exists() and not args.overwrite:
+        raise RestorationError(f"{out} exists; pass --overwrite to replace it")
+    if out.resolve() == ckpt.resolve():
+        raise RestorationError("--out must differ from --checkpoint")
+    if (args.default or args.description or args.trained_on) and not args.register:
+        raise RestorationError("--default, --description and --trained-on go with --register")
+    if args.register:
+        root = models_dir(args.models_dir)
+        try:
+            out.resolve().relative_to(root.resolve())
+        except ValueError:
+            raise RestorationError(f"--register: {out} is not inside the models folder {root} (write it there with "
+                                   "--out, or pass --models-dir)") from None
+        read_manifest(root)  # a broken manifest is refused now, not after the file is written
+
+
 def run(args: argparse.Namespace) -> int:
     from restoration.inference.files import describe_weights, read_weights, save_model
     from restoration.inference.zoo import add_to_manifest
 
     ckpt, out = Path(args.checkpoint), Path(args.out)
-    if out.suffix.lower() != ".safetensors":
-        raise RestorationError(f"--out must end in .safetensors, got {out}")
-    if out.exists() and not args.overwrite:
-        raise RestorationError(f"{out} exists; pass --overwrite to replace it")
-    if out.resolve() == ckpt.resolve():
-        raise RestorationError("--out must differ from --checkpoint")
+    _check_out(ckpt, out, args)
     state, meta = read_weights(ckpt)
     extra: dict = {"checkpoint": ckpt.name}
     if m := re.search(r"_(\d+)\.\w+$", ckpt.name):
