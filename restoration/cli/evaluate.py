@@ -10,16 +10,17 @@ from typing import Any
 from restoration.errors import OptionError, RestorationError
 
 NAME = "evaluate"
-HELP = "per-group PSNR-Y/SSIM-Y/LPIPS of a model vs bicubic on a test set (Markdown, CSV, JSON, chart)"
+HELP = "per-group PSNR-Y/SSIM-Y/LPIPS of one or several models vs bicubic on a test set (Markdown, CSV, JSON, chart)"
 DESCRIPTION = (
-    "Evaluate a model (zoo name or weight file) on a test set made by datasets/make_testset.py (HR/, LQ/<group>/, "
-    "manifest.json). Writes results.md, results.csv, results.json and results.png into the output folder (files "
-    "of an earlier run there are replaced). LPIPS columns need the real backbone weights (`make assets`); without "
-    "them they are marked unavailable. `--compare A B` prints B minus A per group from two results."
+    "Evaluate models (zoo names, Real-ESRGAN names of imported models, or weight files) side by side with bicubic on "
+    "a test set made by datasets/make_testset.py (HR/, LQ/<group>/, manifest.json). Writes results.md, results.csv, "
+    "results.json and results.png into the output folder, by default results/evaluate/<model names> (files of an "
+    "earlier run there are replaced). LPIPS columns need the real backbone weights (`make assets`); without them "
+    "they are marked unavailable. `--compare A B` prints B minus A per group from two results."
 )
 # option-file key -> (type, default)
 OPTION_KEYS: dict[str, tuple[type | tuple[type, ...], Any]] = {
-    "name": (str, None), "model": (str, None), "models_dir": (str, None), "testset": (str, None),
+    "name": (str, None), "model": ((str, list), None), "models_dir": (str, None), "testset": (str, None),
     "groups": (list, None), "lpips": (list, ["alex"]), "crop_border": (int, None), "device": (str, "auto"),
     "tile": (int, 0), "tile_pad": (int, 16), "max_images": (int, 0), "output": (str, None),
     "save_images": (bool, False), "baseline": (bool, True),
@@ -29,7 +30,9 @@ LPIPS_NETS = ("alex", "vgg")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-opt", "--opt", default=None, help="options/test/*.yml file (command-line flags override it)")
-    p.add_argument("-n", "--model", default=None, help="zoo model name or weight file (.safetensors / .pth)")
+    p.add_argument("-n", "--model", nargs="+", action="extend", default=None, metavar="MODEL",
+                   help="zoo model name(s) or weight file(s) (.safetensors / .pth); several are compared side by side "
+                        "(--model A B, or --model A --model B)")
     p.add_argument("--models-dir", default=None, help="folder holding the zoo manifest.json")
     p.add_argument("--testset", default=None, help="test-set folder (HR/, LQ/<group>/, manifest.json)")
     p.add_argument("--groups", nargs="+", default=None, help="only these groups (default: all)")
@@ -60,7 +63,8 @@ def load_options(path: str) -> dict[str, Any]:
             raise OptionError(f"{path}: unknown key {key!r} (known: {', '.join(OPTION_KEYS)})")
         typ = OPTION_KEYS[key][0]
         if value is not None and (not isinstance(value, typ) or (typ is int and isinstance(value, bool))):
-            raise OptionError(f"{path}: {key} must be {typ.__name__}, got {type(value).__name__} {value!r}")
+            want = " or ".join(t.__name__ for t in typ) if isinstance(typ, tuple) else typ.__name__
+            raise OptionError(f"{path}: {key} must be {want}, got {type(value).__name__} {value!r}")
         opts[key] = value
     for net in opts["lpips"] or []:
         if net not in LPIPS_NETS:
@@ -84,11 +88,17 @@ def _merge(args: argparse.Namespace) -> dict[str, Any]:
     for key in ("model", "testset"):
         if not opts[key]:
             raise RestorationError(f"no {key} given: pass --{key} or set `{key}:` in the option file")
-    if not opts["name"]:
-        opts["name"] = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(str(opts["model"])).stem)
-    if not opts["output"]:
-        opts["output"] = str(Path("results") / "evaluate" / opts["name"])
+    if isinstance(opts["model"], str):
+        opts["model"] = [opts["model"]]
+    if not all(isinstance(m, str) and m for m in opts["model"]):
+        raise OptionError(f"model: expected a name or a list of names, got {opts['model']!r}")
     return opts
+
+
+def output_name(labels: list[str]) -> str:
+    """The default output folder's name: the models' names (not their checkpoint files), file-system safe."""
+    name = "+".join(re.sub(r"[^A-Za-z0-9_.@#-]+", "_", label) for label in labels)
+    return name if len(name) <= 120 else name[:100] + f"+{len(labels)}-models"
 
 
 def _run_compare(args: argparse.Namespace) -> int:
@@ -113,10 +123,13 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from restoration.evaluation import report
-    from restoration.evaluation.runner import evaluate
+    from restoration.evaluation.runner import evaluate, model_label
 
     opts = _merge(args)
-    out = Path(opts["output"])
+    labels = [model_label(m, opts["models_dir"]) for m in opts["model"]]
+    if not opts["name"]:
+        opts["name"] = output_name(labels)
+    out = Path(opts["output"] or Path("results") / "evaluate" / opts["name"])
     with tqdm(desc="evaluate", unit="img", disable=args.quiet) as bar:
         def progress(done: int, total: int) -> None:
             bar.total = total

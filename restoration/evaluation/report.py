@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from restoration.errors import RestorationError
-from restoration.evaluation.runner import ALL, RESULT_FORMAT, summary_groups
+from restoration.evaluation.runner import ALL, BASELINE, RESULT_FORMAT, summary_groups
 
 LABELS = {"psnr_y": "PSNR-Y (dB)", "ssim_y": "SSIM-Y", "lpips_alex": "LPIPS-alex", "lpips_vgg": "LPIPS-vgg"}
 LOWER_IS_BETTER = {"lpips_alex", "lpips_vgg"}
@@ -23,13 +23,23 @@ def _fmt(value: Any, metric: str, signed: bool = False) -> str:
     return f"{value:+.{DIGITS.get(metric, 4)}f}" if signed else f"{value:.{DIGITS.get(metric, 4)}f}"
 
 
+def label(result: dict, method: str) -> str:
+    """The name shown for a method: a model's label (``model`` in results of version 1), or ``bicubic``."""
+    return result["model"] if method == "model" else method
+
+
+def model_methods(result: dict) -> list[str]:
+    """The methods that are models (every one but the baseline), in the order they were evaluated."""
+    return [m for m in result["methods"] if m != BASELINE]
+
+
 def table_rows(result: dict) -> list[dict[str, Any]]:
-    """One row per (group, method): the model's rows then the baseline's, group by group, ``all`` last."""
+    """One row per (group, method): the models side by side, then the baseline, group by group, ``all`` last."""
     rows = []
     for group in summary_groups(result["groups"]):
         s = result["summary"][group]
         for method in result["methods"]:
-            name = result["model"] if method == "model" else method
+            name = label(result, method)
             rows.append({"group": group, "method": name, "images": s["images"], **s[method]})
     return rows
 
@@ -37,7 +47,8 @@ def table_rows(result: dict) -> list[dict[str, Any]]:
 def to_markdown(result: dict) -> str:
     metrics = result["metrics"]
     head = ["group", "method", "images"] + [LABELS.get(m, m) for m in metrics]
-    lines = [f"# Evaluation of {result['model']} on {result['testset']}", "",
+    names = ", ".join(label(result, m) for m in model_methods(result))
+    lines = [f"# Evaluation of {names} on {result['testset']}", "",
              f"x{result['scale']}, metrics on the Y channel with a {result['crop_border']}-pixel border crop "
              f"(BasicSR definitions); baseline: bicubic interpolation. Higher is better except LPIPS.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -78,8 +89,7 @@ def bar_chart(result: dict, path: str | os.PathLike) -> Path:
         for j, method in enumerate(methods):
             vals = [result["summary"][g][method][metric] for g in groups]
             vals = [np.nan if v is None else v for v in vals]
-            label = result["model"] if method == "model" else method
-            ax.bar(x + (j - (len(methods) - 1) / 2) * width, vals, width, label=label)
+            ax.bar(x + (j - (len(methods) - 1) / 2) * width, vals, width, label=label(result, method))
         ax.set_xticks(x, groups, rotation=30, ha="right")
         ax.set_title(LABELS.get(metric, metric) + (" (lower is better)" if metric in LOWER_IS_BETTER else ""))
         finite = [v for m in methods for g in groups
@@ -124,7 +134,8 @@ def load_result(path: str | os.PathLike) -> dict:
 
 
 def compare(a: dict, b: dict) -> dict:
-    """B minus A per common group and metric (model rows), with both values; positive PSNR/SSIM = B better."""
+    """B minus A per common group and metric (each result's first model), with both values; positive PSNR/SSIM
+    = B better."""
     groups = [g for g in summary_groups(a["groups"]) if g in b["summary"]]
     if groups == [ALL] and set(a["groups"]) != set(b["groups"]):
         raise RestorationError("the two results share no group: were they run on the same test set?")
@@ -134,7 +145,7 @@ def compare(a: dict, b: dict) -> dict:
         row: dict[str, Any] = {"group": g, "images_a": a["summary"][g]["images"],
                                "images_b": b["summary"][g]["images"]}
         for m in metrics:
-            va, vb = a["summary"][g]["model"][m], b["summary"][g]["model"][m]
+            va, vb = a["summary"][g][model_methods(a)[0]][m], b["summary"][g][model_methods(b)[0]][m]
             row[f"{m}_a"], row[f"{m}_b"] = va, vb
             row[f"{m}_diff"] = None if va is None or vb is None else vb - va
         rows.append(row)

@@ -16,7 +16,7 @@ from restoration.errors import RestorationError
 from restoration.evaluation.testset import load_testset
 
 RESULT_FORMAT = "restoration.evaluation"
-RESULT_VERSION = 1
+RESULT_VERSION = 2  # 2: methods are the models' labels (1: "model"), several models per result
 BASELINE = "bicubic"
 ALL = "all"
 
@@ -82,15 +82,54 @@ def aggregate(per_image: list[dict[str, Any]], groups: list[str], methods: list[
     return out
 
 
-def evaluate(model: str | os.PathLike, testset: str | os.PathLike, *, groups: Sequence[str] | None = None,
-             lpips_nets: Sequence[str] = ("alex",), crop_border: int | None = None, device: str = "auto",
-             tile: int = 0, tile_pad: int = 16, max_images: int = 0, models_dir: str | os.PathLike | None = None,
+def model_label(model: str | os.PathLike, models_dir: str | os.PathLike | None = None) -> str:
+    """What a model is called in tables and output names, known before it is loaded: its zoo name (aliases
+    resolved), the name stored in a .safetensors file, ``NAME@5000`` for a bare BasicSR checkpoint
+    ``experiments/NAME/models/net_g_5000.pth`` (whose file name says nothing), else the file name."""
+    from restoration.inference.zoo import resolve_model
+
+    path, info = resolve_model(model, models_dir, verify=False)
+    if info is not None:
+        return info.name
+    if path.suffix.lower() == ".safetensors":
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                name = (f.metadata() or {}).get("name", "")
+        except (SafetensorError, OSError, ValueError):
+            name = ""  # loading it reports the problem
+        if name:
+            return name
+    if path.parent.name == "models" and path.parent.parent.name and path.stem.startswith("net_g"):
+        return f"{path.parent.parent.name}@{path.stem[len('net_g'):].lstrip('_') or 'final'}"
+    return path.stem
+
+
+def _unique(label: str, taken: set[str]) -> str:
+    out, k = label, 2
+    while out in taken or out == BASELINE:
+        out, k = f"{label}#{k}", k + 1
+    return out
+
+
+def evaluate(model: str | os.PathLike | Sequence[str | os.PathLike], testset: str | os.PathLike, *,
+             groups: Sequence[str] | None = None, lpips_nets: Sequence[str] = ("alex",),
+             crop_border: int | None = None, device: str = "auto", tile: int = 0, tile_pad: int = 16,
+             max_images: int = 0, models_dir: str | os.PathLike | None = None,
              save_images: str | os.PathLike | None = None, baseline: bool = True,
              progress: Callable[[int, int], None] | None = None) -> dict:
-    """Evaluate ``model`` (a zoo name or weight file) on ``testset``; returns the result dictionary."""
+    """Evaluate one model or several (zoo names, aliases or weight files) on ``testset``, side by side with bicubic.
+
+    Models run one after the other (one loaded at a time); every model sees the same LQ images. In the result,
+    ``methods`` lists each model's label then ``bicubic``; per-image and summary rows are keyed by those labels.
+    """
     from restoration.inference import Upscaler, read_image, write_image
     from restoration.metrics.images import to_rgb8
 
+    models = [model] if isinstance(model, (str, os.PathLike)) else list(model)
+    if not models:
+        raise RestorationError("no model to evaluate")
     ts = load_testset(testset)
     wanted = list(groups) if groups else ts.groups
     for g in wanted:
@@ -100,37 +139,50 @@ def evaluate(model: str | os.PathLike, testset: str | os.PathLike, *, groups: Se
     if max_images:
         entries = [e for g in wanted for e in [x for x in entries if x["group"] == g][:max_images]]
     crop = ts.scale if crop_border is None else int(crop_border)
-    up = Upscaler(model, device=device, tile=tile, tile_pad=tile_pad, models_dir=models_dir)
-    lpips, unavailable = _lpips_models(lpips_nets, up.device)
     names = metric_names(lpips_nets)
-    methods = ["model"] + ([BASELINE] if baseline else [])
-    hr_cache: dict[str, np.ndarray] = {}
-    per_image = []
-    for i, e in enumerate(entries):
-        if e["hr"] not in hr_cache:
-            hr_cache.clear()  # manifests are sorted by group; keep memory flat
-            hr_cache[e["hr"]] = to_rgb8(read_image(ts.root / e["hr"]), e["hr"])
-        hr = hr_cache[e["hr"]]
-        lq = to_rgb8(read_image(ts.root / e["lq"]), e["lq"])
-        h, w = hr.shape[:2]
-        if lq.shape[0] * ts.scale != h or lq.shape[1] * ts.scale != w:
-            raise RestorationError(f"{e['lq']}: {lq.shape[1]}x{lq.shape[0]} times scale {ts.scale} does not give "
-                                   f"the HR size {w}x{h}")
-        sr = up.upscale(lq, outscale=None if up.scale == ts.scale else float(ts.scale))
-        if sr.shape != hr.shape:
-            raise RestorationError(f"{e['lq']}: the model output is {sr.shape[1]}x{sr.shape[0]}, HR is {w}x{h}")
-        row = {"lq": e["lq"], "hr": e["hr"], "group": e["group"], "task_id": e.get("task_id"),
-               "model": _score(sr, hr, crop, lpips, names)}
-        if baseline:
-            row[BASELINE] = _score(bicubic_upscale(lq, (w, h)), hr, crop, lpips, names)
-        if save_images:
-            write_image(Path(save_images) / e["group"] / Path(e["lq"]).name, sr)
-        per_image.append(row)
-        if progress:
-            progress(i + 1, len(entries))
+    per_image: list[dict[str, Any]] = [{"lq": e["lq"], "hr": e["hr"], "group": e["group"],
+                                        "task_id": e.get("task_id")} for e in entries]
+    labels: list[str] = []
+    described: list[dict[str, str]] = []
+    lpips, unavailable = None, {}
+    total, done = len(entries) * len(models), 0
+    for index, arg in enumerate(models):
+        label = _unique(model_label(arg, models_dir), set(labels))
+        up = Upscaler(arg, device=device, tile=tile, tile_pad=tile_pad, models_dir=models_dir)
+        labels.append(label)
+        described.append({"name": label, "arch": up.descriptor.summary(), "model": str(arg)})
+        if lpips is None:
+            lpips, unavailable = _lpips_models(lpips_nets, up.device)
+        hr_cache: dict[str, np.ndarray] = {}
+        for e, row in zip(entries, per_image):
+            if e["hr"] not in hr_cache:
+                hr_cache.clear()  # manifests are sorted by group; keep memory flat
+                hr_cache[e["hr"]] = to_rgb8(read_image(ts.root / e["hr"]), e["hr"])
+            hr = hr_cache[e["hr"]]
+            lq = to_rgb8(read_image(ts.root / e["lq"]), e["lq"])
+            h, w = hr.shape[:2]
+            if lq.shape[0] * ts.scale != h or lq.shape[1] * ts.scale != w:
+                raise RestorationError(f"{e['lq']}: {lq.shape[1]}x{lq.shape[0]} times scale {ts.scale} does not "
+                                       f"give the HR size {w}x{h}")
+            sr = up.upscale(lq, outscale=None if up.scale == ts.scale else float(ts.scale))
+            if sr.shape != hr.shape:
+                raise RestorationError(f"{e['lq']}: the output of {label} is {sr.shape[1]}x{sr.shape[0]}, "
+                                       f"HR is {w}x{h}")
+            row[label] = _score(sr, hr, crop, lpips, names)
+            if baseline and index == 0:
+                row[BASELINE] = _score(bicubic_upscale(lq, (w, h)), hr, crop, lpips, names)
+            if save_images:
+                sub = Path(save_images) / label if len(models) > 1 else Path(save_images)
+                write_image(sub / e["group"] / Path(e["lq"]).name, sr)
+            done += 1
+            if progress:
+                progress(done, total)
+        del up
+    methods = labels + ([BASELINE] if baseline else [])
     return {
         "format": RESULT_FORMAT, "version": RESULT_VERSION,
-        "model": up.name, "model_arch": up.descriptor.summary(), "testset": str(ts.root), "scale": ts.scale,
+        "model": labels[0], "model_arch": described[0]["arch"], "models": described,
+        "testset": str(ts.root), "scale": ts.scale,
         "crop_border": crop, "metrics": names, "methods": methods, "groups": wanted,
         "unavailable": unavailable,
         "summary": aggregate(per_image, wanted, methods, names),

@@ -61,8 +61,8 @@ def test_table_has_a_row_per_group(setup, capsys):
     up = Upscaler(str(model), device="cpu")
     first = result["per_image"][0]
     sr = up.upscale(read_image(testset / first["lq"]))
-    assert first["model"]["psnr_y"] == pytest.approx(psnr(sr, read_image(testset / first["hr"]), 4, True))
-    light = [r["model"]["psnr_y"] for r in result["per_image"] if r["group"] == "g_light"]
+    assert first["tiny-random"]["psnr_y"] == pytest.approx(psnr(sr, read_image(testset / first["hr"]), 4, True))
+    light = [r["tiny-random"]["psnr_y"] for r in result["per_image"] if r["group"] == "g_light"]
     assert float(rows[0]["psnr_y"]) == pytest.approx(sum(light) / 2, abs=1e-6)
     assert "| g_heavy | bicubic | 2 |" in (out / "results.md").read_text() and "| g_light | tiny-random" in printed
     assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -76,8 +76,8 @@ def test_lpips_column_unavailable_with_reason(setup, tmp_path, monkeypatch, caps
                  "--groups", "g_heavy", "--max-images", "1", "--no-baseline", "-q"]) == 0
     result = json.loads((out / "results.json").read_text())
     assert "vgg16-397923af.pth" in result["unavailable"]["lpips_vgg"]
-    assert result["summary"]["g_heavy"]["model"]["lpips_vgg"] is None
-    assert result["methods"] == ["model"] and result["groups"] == ["g_heavy"]
+    assert result["summary"]["g_heavy"]["tiny-random"]["lpips_vgg"] is None
+    assert result["methods"] == ["tiny-random"] and result["groups"] == ["g_heavy"]
     md = (out / "results.md").read_text()
     assert "LPIPS-vgg: unavailable" in md and "n/a" in md
 
@@ -94,8 +94,8 @@ def test_option_file_and_compare(setup, tmp_path, capsys):
     assert main(["evaluate", "--compare", str(tmp_path / "A"), str(tmp_path / "B" / "results.json"),
                  "-o", str(tmp_path / "C")]) == 0
     text = capsys.readouterr().out
-    a = json.loads((tmp_path / "A" / "results.json").read_text())["summary"]["g_light"]["model"]["psnr_y"]
-    b = json.loads((tmp_path / "B" / "results.json").read_text())["summary"]["g_light"]["model"]["psnr_y"]
+    a = json.loads((tmp_path / "A" / "results.json").read_text())["summary"]["g_light"]["tiny-random"]["psnr_y"]
+    b = json.loads((tmp_path / "B" / "results.json").read_text())["summary"]["g_light"]["tiny-random"]["psnr_y"]
     cmp = json.loads((tmp_path / "C" / "compare.json").read_text())
     row = cmp["rows"][0]
     assert row["group"] == "g_light" and row["psnr_y_diff"] == pytest.approx(b - a)
@@ -136,7 +136,7 @@ def test_lpips_column_with_real_weights(setup, tmp_path):
     lq = read_image(testset / row["lq"])
     bic = cv2.resize(lq, hr.shape[1::-1], interpolation=cv2.INTER_CUBIC)
     assert row["bicubic"]["lpips_alex"] == pytest.approx(LPIPSMetric("alex")(bic, hr), abs=1e-6)
-    assert 0 < result["summary"]["g_light"]["model"]["lpips_alex"] < 2
+    assert 0 < result["summary"]["g_light"]["tiny-random"]["lpips_alex"] < 2
 
 
 def test_shipped_option_files_are_valid():
@@ -147,3 +147,38 @@ def test_shipped_option_files_are_valid():
     for f in files:
         opts = load_options(str(f))
         assert opts["testset"] and opts["output"] and set(opts["lpips"]) <= {"alex", "vgg"}
+
+
+def test_several_models_side_by_side_named_after_the_models(setup, tmp_path, monkeypatch, capsys):
+    """--model A B (or repeated) puts every model and bicubic in one table; the default output folder and the rows
+    carry the models' names, a bare BasicSR checkpoint is named after its experiment and iteration."""
+    import torch
+
+    from restoration.inference import ModelDescriptor
+
+    root, testset, model = setup
+    torch.manual_seed(1)
+    ckpt = tmp_path / "experiments" / "exp_b" / "models" / "net_g_100.pth"
+    ckpt.parent.mkdir(parents=True)
+    torch.save({"params_ema": ModelDescriptor.create("SRVGGNetCompact", ARCH_KW, 4).build().state_dict()}, ckpt)
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", "--model", str(model), str(ckpt), "--model", str(model), "--testset", str(testset),
+                 "--lpips", "--groups", "g_light", "-q"]) == 0
+    out = tmp_path / "results" / "evaluate" / "tiny-random+exp_b@100+tiny-random"
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [(r["group"], r["method"]) for r in rows] == [
+        ("g_light", "tiny-random"), ("g_light", "exp_b@100"), ("g_light", "tiny-random#2"), ("g_light", "bicubic"),
+        ("all", "tiny-random"), ("all", "exp_b@100"), ("all", "tiny-random#2"), ("all", "bicubic")]
+    assert rows[0]["psnr_y"] == rows[2]["psnr_y"] != rows[1]["psnr_y"]  # the same model twice: the same numbers
+    result = json.loads((out / "results.json").read_text())
+    assert [m["name"] for m in result["models"]] == ["tiny-random", "exp_b@100", "tiny-random#2"]
+    assert result["methods"][-1] == "bicubic" and len(result["per_image"]) == 2
+    assert "# Evaluation of tiny-random, exp_b@100, tiny-random#2 on" in capsys.readouterr().out
+    opt = tmp_path / "several.yml"
+    opt.write_text(f"model: [{model}, {ckpt}]\ntestset: {testset}\nlpips: []\ngroups: [g_heavy]\nmax_images: 1\n")
+    assert main(["evaluate", "-opt", str(opt), "-o", str(tmp_path / "o2"), "--no-baseline", "-q"]) == 0
+    result = json.loads((tmp_path / "o2" / "results.json").read_text())
+    assert result["methods"] == ["tiny-random", "exp_b@100"]
+    from restoration.evaluation import report
+
+    assert report.compare(result, result)["rows"][0]["psnr_y_diff"] == 0  # compare takes each result's first model
