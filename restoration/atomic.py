@@ -19,6 +19,15 @@ from restoration.errors import RestorationError
 _CHUNK = 1 << 20
 
 
+class WriteError(RestorationError):
+    """A file could not be written; ``path`` and ``reason`` let a server word it without its own paths."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"cannot write {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
 def os_reason(exc: OSError) -> str:
     """The short reason of an OSError (``No space left on device``), without errno numbers or paths."""
     if exc.strerror:
@@ -44,11 +53,11 @@ def make_parent(path: Path) -> None:
     if parent.is_dir():
         return
     if parent.exists():
-        raise RestorationError(f"cannot write {path}: {parent} is a file, not a folder")
+        raise WriteError(path, f"{parent} is a file, not a folder")
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise RestorationError(f"cannot create the folder {parent}: {os_reason(exc)}") from None
+        raise WriteError(path, f"cannot create the folder {parent}: {os_reason(exc)}") from None
 
 
 def temp_name(path: Path) -> Path:
@@ -62,7 +71,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     when the block succeeds, remove it when anything fails."""
     path = Path(path)
     if path.is_dir():
-        raise RestorationError(f"cannot write {path}: it is a folder")
+        raise WriteError(path, "it is a folder")
     make_parent(path)
     tmp = temp_name(path)
     try:
@@ -73,7 +82,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):
-            raise RestorationError(f"cannot write {path}: {os_reason(exc)}") from None
+            raise WriteError(path, os_reason(exc)) from None
         raise
 
 
@@ -98,4 +107,4 @@ def write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> P
     return write_bytes(path, text.encode(encoding))
 
 
-__all__ = ["atomic_path", "make_parent", "os_reason", "temp_name", "write_bytes", "write_text"]
+__all__ = ["WriteError", "atomic_path", "make_parent", "os_reason", "temp_name", "write_bytes", "write_text"]

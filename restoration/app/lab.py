@@ -52,11 +52,17 @@ class BankSource:
             return self._bank
 
     def get(self, uploaded: str | os.PathLike | None = None):
-        """The uploaded bank file when one is given, else the default bank."""
+        """The uploaded bank file when one is given, else the default bank. Messages name the upload by its file
+        name, never by the server's temporary path."""
         if uploaded:
             from restoration.degradations import TaskBank
 
-            return TaskBank.load(uploaded)
+            try:
+                return TaskBank.load(uploaded)
+            except RestorationError as exc:
+                name = Path(uploaded).name
+                msg = str(exc).replace(str(uploaded), name).replace(str(Path(uploaded).parent) + os.sep, "")
+                raise RestorationError(f"task bank {msg}" if msg.startswith(name) else msg) from None
         return self.default()
 
 
@@ -146,6 +152,8 @@ def lab_request(cache: ModelCache, banks: BankSource, config: DemoConfig, path: 
     from restoration.metrics import psnr, ssim
 
     choice = cache.choice(model)
+    if int(crop) != 0 and int(crop) < MIN_CROP:
+        raise RestorationError(f"crop size must be at least {MIN_CROP} px (or 0 for the whole photo), got {int(crop)}")
     img = to_display(load_upload(path, config.max_pixels, name))[:, :, :3]
     bank = banks.get(bank_file) if mode != "random" else None
     pick = pick_task(bank, mode, seed, ref, group)

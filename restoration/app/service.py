@@ -6,6 +6,7 @@ The demo owns no model logic: reading, tiling and running networks is ``restorat
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -58,15 +59,17 @@ class ModelChoice:
     default: bool = False
     trained_on: str = ""
     metrics: tuple[tuple[str, Any], ...] = ()
+    origin: str = ""     # "shipped" (pretrained/), "imported" (the user's models folder) or "" for a weight file
+    licence: str = ""
 
 
 def available_models(config: DemoConfig) -> list[ModelChoice]:
-    """The zoo's models (default first) and the weight files given on the command line."""
+    """The zoo's models, shipped and imported (default first), and the weight files given on the command line."""
     from restoration.inference import list_models
 
     out = [
         ModelChoice(m.name, m.name, m.description or f"{m.arch} x{m.scale}", m.scale, m.default, m.trained_on,
-                    tuple(m.metrics.items()))
+                    tuple(m.metrics.items()), m.origin, m.licence)
         for m in list_models(config.models_dir)
     ]
     for f in config.model_files:
@@ -116,7 +119,8 @@ class ModelCache:
             where = self._models_dir or os.environ.get("RESTORATION_MODELS_DIR") or "pretrained/"
             raise RestorationError(
                 f"no model is installed (no manifest entries in {where}); add one with "
-                "`restoration export --register` or start the demo with --model FILE"
+                "`restoration export --register`, import Real-ESRGAN's with `make assets`, or start the demo with "
+                "--model FILE"
             )
         if not name:
             return next(iter(self._choices.values()))
@@ -178,15 +182,13 @@ def _with_tile(up, tile: int):
 
 def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
     """(width, height) from the file header without decoding the pixels; None when Pillow cannot tell."""
-    from PIL import Image
+    from restoration.inference.io import read_header
 
     try:
-        with Image.open(path) as im:
-            return int(im.size[0]), int(im.size[1])
-    except Image.DecompressionBombError:
-        return (1 << 30, 1 << 30)  # far above any limit: refused below with the limit named
-    except Exception:  # not an image Pillow knows: read_image gives the real message
+        header = read_header(path)  # no Pillow size limit here: the demo's own limit is named with the real size
+    except (RestorationError, OSError):  # not an image Pillow knows: read_image gives the real message
         return None
+    return header.width, header.height
 
 
 def check_pixels(width: int, height: int, max_pixels: int, what: str = "image") -> None:
@@ -276,13 +278,23 @@ class ResultStore:
         return cls(path)
 
     def write_png(self, img: np.ndarray, stem: str) -> Path:
+        """The result as a PNG in a folder of its own; a full or read-only disk is reported without server paths."""
+        from restoration.atomic import WriteError, os_reason
         from restoration.inference import write_image
 
         self._sweep()
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")[:80] or "result"
-        folder = Path(tempfile.mkdtemp(prefix=_RESULT_PREFIX, dir=self.root))  # per request: names never collide
-        path = folder / f"{safe}.png"
-        write_image(path, img)
+        try:
+            folder = Path(tempfile.mkdtemp(prefix=_RESULT_PREFIX, dir=self.root))  # per request: names never collide
+            path = folder / f"{safe}.png"
+            write_image(path, img)
+        except OSError as exc:
+            raise RestorationError(f"the server could not store the result ({os_reason(exc)}); try again later") from None
+        except WriteError as exc:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+            log.error("cannot write a result: %s", exc)
+            raise RestorationError(f"the server could not store the result ({exc.reason}); try again later") from None
         return path
 
     def _sweep(self) -> None:
