@@ -86,13 +86,23 @@ def _progress_adapter(progress: gr.Progress, desc: str) -> Callable[[int, int], 
     return report
 
 
+def _model_label(choice: ModelChoice) -> str:
+    """The dropdown entry: name, scale, and whether the model is an imported one."""
+    label = f"{choice.name} (×{choice.scale})" if choice.scale else choice.name
+    return label + (" · imported" if choice.origin == "imported" else "")
+
+
 def _model_markdown(choice: ModelChoice | None) -> str:
     if choice is None:
-        return "_No model installed: add one to the model folder or start with `--model FILE`._"
+        return ("_No model installed: add one to the model folder, import Real-ESRGAN's with `make assets`, or start "
+                "with `--model FILE`._")
     scale = f" · ×{choice.scale}" if choice.scale else ""
-    text = f"**{choice.name}**{scale} — {choice.description}"
+    origin = f" · {choice.origin}" if choice.origin == "imported" else ""
+    text = f"**{choice.name}**{scale}{origin} — {choice.description}"
     if choice.trained_on:
         text += f"  \ntrained on: {choice.trained_on}"
+    if choice.licence:
+        text += f"  \nlicence: {choice.licence}"
     if choice.metrics:
         text += "  \n" + " · ".join(f"{k}: {v}" for k, v in choice.metrics)
     return text
@@ -124,7 +134,8 @@ def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
     devices = device_choices()
     samples = sample_images(config)
     by_name = {c.name: c for c in choices}
-    model_values = [(f"{c.name} (×{c.scale})" if c.scale else c.name, c.name) for c in choices]
+    # every installed model, shipped and imported (`make assets` adds Real-ESRGAN's released ones)
+    model_values = [(_model_label(c), c.name) for c in choices]
     first = choices[0].name if choices else None
 
     @_user_error
