@@ -259,10 +259,11 @@ def save_model(
         if key in meta or not isinstance(value, str):
             raise RestorationError(f"metadata entry {key!r} is reserved or not a string")
         meta[key] = value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_file(state, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    check_finite(state, name or path)
+    from restoration.atomic import atomic_path
+
+    with atomic_path(path) as tmp:  # a full disk or a read-only folder never leaves a partial file behind
+        save_file(state, str(tmp), metadata=meta)
     return path
 
 
