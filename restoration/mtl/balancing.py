@@ -14,12 +14,16 @@ global batch.
 Families (``type:``): ``mean`` (default, plain batch mean = Real-ESRGAN), loss weighting (one backward:
 ``ew uw dwa rlw gls gradnorm famo imtl_l``, in :mod:`restoration.mtl.balancing_weighting`) and gradient
 aggregation on the K×d matrix of per-key gradients (``pcgrad cagrad mgda imtl_g nash_mtl aligned_mtl upgrad
-gradvac graddrop``, in :mod:`restoration.mtl.balancing_gradient`).
+gradvac graddrop``, in :mod:`restoration.mtl.balancing_gradient`; ``level: representation`` takes them w.r.t. the
+input of the network's tail instead, :mod:`restoration.mtl.balancing_representation`).
 
-Convention: call ``backward`` with zeroed gradients (like ``loss.backward()`` it accumulates into ``.grad``).
+Convention: run the forward pass inside ``with balancer.watch(net, keys):`` (a no-op except for gradient methods
+at ``level: representation``) and call ``backward`` with zeroed gradients (like ``loss.backward()`` it
+accumulates into ``.grad``).
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Sequence
 
 import torch
@@ -145,6 +149,11 @@ class Balancer:
             raise OptionError(f"train.balancing.over: must be one of {OVER_CHOICES}, got {self.over!r}")
 
     # -- main entry -------------------------------------------------------------------------------------
+    def watch(self, net: torch.nn.Module, keys: Tensor | None = None) -> contextlib.AbstractContextManager:
+        """Context for the network's forward pass (``keys``: per-sample key of this rank's batch). Only gradient
+        methods at ``level: representation`` use it, to record the representation; for the rest it does nothing."""
+        return contextlib.nullcontext()
+
     def backward(self, sums: Tensor, counts: Tensor, shared_params: Sequence[Tensor]) -> dict:
         """Write the combined gradient of the global per-key mean losses into ``.grad``; return logging info."""
         raise NotImplementedError

@@ -5,7 +5,8 @@ Conventions (documented in docs/BENCHMARKS.md and the option files):
   their state (log-variances, logits, loss history, optimiser moments) is left untouched.
 - Weights that come from a softmax (DWA, RLW, FAMO, GradNorm) sum to 1 over the present keys, i.e. the scale of
   ``ew`` with ``reduction: mean`` and of the plain batch mean, so a recipe's learning rate carries over.
-  (LibMTL multiplies them by K; use ``reduction: sum`` style scaling via the learning rate if wanted.)
+  (LibMTL multiplies the softmax by K for DWA and GradNorm only — its RLW and FAMO weights sum to 1 as here —
+  so our DWA and GradNorm steps are 1/K of LibMTL's; scale the learning rate by K to match.)
 - Learnable weights (UW, IMTL-L, GradNorm, FAMO) live in the balancer with their own per-key Adam
   (:class:`KeyAdam`, option ``lr``), not in the network optimiser; they are saved by ``state_dict``.
 """

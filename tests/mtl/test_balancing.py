@@ -88,8 +88,7 @@ def test_update_does_not_conflict_with_any_key(name):
 def test_nash_mtl_solves_bargaining_equation():
     G = [[1.0, 0.0, 0.2], [-0.8, 1.0, 0.0], [0.1, -0.7, 1.0]]
     _, info, Gt = _linear_step(build_balancer({"type": "nash_mtl", "max_norm": 0.0}), G)
-    A = Gt @ Gt.T
-    A = A / A.norm()
+    A = Gt @ Gt.T  # the paper's equation GᵀG α = 1/α, not a normalised one
     a = info["weights"]
     assert torch.allclose((A @ a) * a, torch.ones(3, dtype=torch.float64), atol=1e-6)
 

@@ -9,7 +9,8 @@ import torch
 import torch.multiprocessing as mp
 
 METHODS = [{"type": "mean"}, {"type": "famo", "lr": 0.1}, {"type": "uw", "lr": 0.1}, {"type": "pcgrad"},
-           {"type": "mgda", "epsilon": 1e-9}]
+           {"type": "mgda", "epsilon": 1e-9}, {"type": "cagrad", "level": "representation"},
+           {"type": "graddrop", "level": "representation"}]
 K, B, STEPS = 4, 8, 3
 
 
@@ -44,14 +45,16 @@ def _train(rank: int, world: int):
         hist = []
         for _ in range(STEPS):
             opt.zero_grad()
-            sums, counts = reduce_losses((net_m(x) - y).abs().mean((1, 2, 3)) * (1 + keys), keys, K)
+            with bal.watch(net_m, keys):
+                out_m = net_m(x)
+            sums, counts = reduce_losses((out_m - y).abs().mean((1, 2, 3)) * (1 + keys), keys, K)
             info = bal.backward(sums, counts, list(net_m.parameters()))
             opt.step()
             if bal.needs_after_step:
                 with torch.no_grad():
                     bal.after_step(*reduce_losses((net_m(x) - y).abs().mean((1, 2, 3)) * (1 + keys), keys, K))
             hist.append((torch.cat([p.detach().reshape(-1) for p in net_m.parameters()]), info["weights"].clone()))
-        out[m["type"]] = hist
+        out[f"{m['type']}/{m.get('level', 'parameters')}"] = hist
     return out
 
 
@@ -75,9 +78,10 @@ def test_two_gloo_ranks_match_single_process(tmp_path):
     r0 = torch.load(f"{path}.0", weights_only=True)
     r1 = torch.load(f"{path}.1", weights_only=True)
     for m in METHODS:
-        name = m["type"]
+        name = f"{m['type']}/{m.get('level', 'parameters')}"
         for step, ((p_single, w_single), (p0, w0), (p1, w1)) in enumerate(zip(single[name], r0[name], r1[name])):
             assert torch.equal(p0, p1), (name, step)  # every rank applies the same update
-            assert torch.allclose(w0, w_single, atol=1e-6), (name, step, w0, w_single)
-            assert torch.allclose(p0, p_single, atol=1e-6), (name, step)
+            assert torch.allclose(w0, w_single, atol=1e-6, equal_nan=True), (name, step, w0, w_single)
+            # float32 sums in another order (per-rank partial sums, then all-reduce): a few ulps of |p| ~ 1 per step
+            assert torch.allclose(p0, p_single, atol=2e-5), (name, step)
         assert not torch.equal(single[name][0][0], single[name][-1][0])  # the steps did move the net

@@ -58,3 +58,20 @@ def test_recipes_build_their_balancer(prefix):
         opt = yaml.safe_load((ROOT / "options" / "train" / f"{prefix}_{m}.yml").read_text())
         assert build_balancer(opt["train"]["balancing"]).TYPE == m
         assert opt["datasets"]["train"]["tasks"]["mode"] == "groups"
+
+
+@pytest.mark.parametrize("method", ["pcgrad", "graddrop"])
+def test_cpu_tiny_trains_at_representation_level(method, grouped_bank_root, monkeypatch):
+    """The model's forward runs inside ``balancer.watch``: the representation of SRVGGNetCompact is captured."""
+    from restoration.train import prepare, train_pipeline
+
+    monkeypatch.chdir(grouped_bank_root)
+    opt_path = ROOT / "options" / "train" / f"cpu_tiny_{method}.yml"
+    opt, resume = prepare(str(opt_path), force_yml=TINY + [f"name=bal_rep_{method}",
+                                                            "train:balancing:level=representation"],
+                          root=grouped_bank_root)
+    assert opt["train"]["balancing"]["level"] == "representation"
+    model = train_pipeline(opt, resume)
+    assert model.balancer.level == "representation"
+    losses = [v for _, v in model.history]
+    assert len(losses) == 2 and all(math.isfinite(v) for v in losses)
