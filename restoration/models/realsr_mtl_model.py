@@ -200,9 +200,10 @@ class RealSRMTLModel(SRModel):
         from restoration.mtl.balancing import global_stats, reduce_losses
 
         self.optimizer_g.zero_grad(set_to_none=False)
-        self.output = self.net_g(self.lq)
-        per_sample, parts = self.per_sample_losses(current_iter)
         keys = self._keys()
+        with self.balancer.watch(self.net_g, keys):  # level: representation records the tail's input here
+            self.output = self.net_g(self.lq)
+        per_sample, parts = self.per_sample_losses(current_iter)
         sums, counts = reduce_losses(per_sample, keys, self.num_keys)
         params = [p for p in self.net_g.parameters() if p.requires_grad]
         info = self.balancer.backward(sums, counts, params)
