@@ -185,3 +185,12 @@ def importable(name: str) -> bool:
     except ImportError:
         return False
     return True
+
+
+@pytest.fixture()
+def ctx(tmp_path, cli, env, monkeypatch, caplog):
+    """What a case's ``run(t)`` gets: t.tmp, t.cli, t.zoo (RESTORATION_MODELS_DIR set), t.mp, t.caplog."""
+    from types import SimpleNamespace
+
+    monkeypatch.chdir(tmp_path)
+    return SimpleNamespace(tmp=tmp_path, cli=cli, zoo=env, mp=monkeypatch, caplog=caplog)

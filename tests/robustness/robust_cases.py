@@ -72,3 +72,76 @@ def snapshot(root: Path) -> dict[str, str]:
         rel = p.relative_to(root).as_posix()
         out[rel] = "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
     return out
+
+
+# ----------------------------------------------------------------------------------------------- shared helpers
+def write_png(path: Path, shape: tuple = (12, 16, 3), dtype: str = "uint8", seed: int = 0) -> Path:
+    """A small random image (any layout write_image takes)."""
+    import numpy as np
+
+    from restoration.inference import write_image
+
+    top = 65536 if dtype == "uint16" else 256
+    return write_image(path, np.random.default_rng(seed).integers(0, top, shape, dtype=dtype))
+
+
+def leftovers(root: Path) -> list[str]:
+    """Temporary files a failed write must not leave behind."""
+    return sorted(p.name for p in Path(root).rglob("*") if p.is_file() and (
+        p.name.endswith((".tmp", ".part")) or ".tmp" in p.suffixes))
+
+
+def fail_writes(monkeypatch, err: int = 28) -> None:
+    """Disk full (ENOSPC by default) after the first bytes of every atomic write: a partial temp file exists."""
+    import errno as _errno
+    import os
+
+    import restoration.atomic as atomic
+
+    def write(fd, data):
+        os.write(fd, bytes(data[: max(1, len(data) // 2)]))
+        raise OSError(err, os.strerror(err))
+
+    assert err in _errno.errorcode
+    monkeypatch.setattr(atomic, "_write", write)
+
+
+def fail_creates(monkeypatch, err: int = 30) -> None:
+    """A read-only output (EROFS by default; EACCES=13 for a folder without write permission): creating a file
+    fails. Tests run as root, so chmod alone would not stop the writes."""
+    import os
+
+    import restoration.atomic as atomic
+
+    def create(tmp):
+        raise OSError(err, os.strerror(err), tmp)
+
+    monkeypatch.setattr(atomic, "_create", create)
+
+
+def nan_state(kind: str = "nan"):
+    """State dict of the tests' tiny SRVGGNetCompact x2 with every weight NaN (or one tensor Inf)."""
+    import torch
+    from basicsr.archs.srvgg_arch import SRVGGNetCompact
+
+    torch.manual_seed(0)
+    state = SRVGGNetCompact(num_feat=4, num_conv=1, upscale=2).state_dict()
+    if kind == "nan":
+        return {k: torch.full_like(v, float("nan")) for k, v in state.items()}
+    state = dict(state)
+    state["body.0.bias"] = state["body.0.bias"].clone().fill_(float("inf"))
+    return state
+
+
+def evil_pickle(path: Path) -> Path:
+    """A checkpoint whose pickle would call os.getcwd on load (harmless, but code)."""
+    import os
+
+    import torch
+
+    class Evil:
+        def __reduce__(self):
+            return (os.getcwd, ())
+
+    torch.save({"params": Evil()}, path)
+    return path
