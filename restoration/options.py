@@ -259,6 +259,10 @@ def validate(opt: dict, base: Path) -> None:
         if key not in opt:
             raise OptionError(f"{key}: missing")
     check(opt, SCHEMA, "")
+    from restoration.options_checks import check_name, check_numbers, check_objects
+
+    check_name(opt["name"])
+    check_numbers(opt)
     if opt["model_type"] not in MODEL_REGISTRY:
         raise OptionError(f"model_type: unknown model {opt['model_type']!r}")
     num_gpu = opt.get("num_gpu", "auto")
@@ -295,6 +299,34 @@ def validate(opt: dict, base: Path) -> None:
         _check_gt_size(int(train_data["gt_size"]), int(opt["scale"]), opt.get("degradation"))
     if opt.get("val") and opt["val"].get("val_freq") is None:
         raise OptionError("val.val_freq: missing")
+    check_objects(opt)
+
+
+# ---------------------------------------------------------------------------------------------- resolved copy
+RESOLVED_OPTIONS = "options_resolved.yml"  # in experiments/<name>/: the options the run started with
+_RUNTIME_KEYS = ("is_train", "dist", "rank", "world_size", "auto_resume", "root_path")
+_RUNTIME_PATHS = ("experiments_root", "models", "training_states", "log", "visualization")
+
+
+def resolved_options(opt: Mapping) -> dict:
+    """The options after ``--force_yml`` overrides, without the fields a run adds (rank, experiment paths)."""
+    out = {k: copy.deepcopy(v) for k, v in opt.items() if k not in _RUNTIME_KEYS}
+    paths = {k: v for k, v in (out.get("path") or {}).items() if k not in _RUNTIME_PATHS}
+    if paths:
+        out["path"] = paths
+    else:
+        out.pop("path", None)
+    return out
+
+
+def write_resolved(opt: Mapping, folder: str | os.PathLike) -> Path:
+    """Write :func:`resolved_options` to ``folder/options_resolved.yml`` (temp file + rename)."""
+    path = Path(folder) / RESOLVED_OPTIONS
+    tmp = path.with_name(path.name + ".tmp")
+    header = "# Options of this run after --force_yml overrides (restoration export reads network_g from here).\n"
+    tmp.write_text(header + yaml.safe_dump(resolved_options(opt), sort_keys=False), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
 
 
 def load_options(path: str | os.PathLike, overrides: Sequence[str] | None = None,

@@ -1,10 +1,13 @@
 """Training entry point: ``python -m restoration.train -opt FILE.yml [--auto_resume] [--debug] [--launcher pytorch]``.
 
 BasicSR is the engine (registries, models, loggers, checkpoints, EMA); this loop replaces its
-``train_pipeline`` only where that one does not fit: options are validated before anything is created,
-distributed runs use gloo on CPU (NCCL on CUDA), an existing experiment folder is never renamed (BasicSR's
-``mkdir_and_rename``) but refused unless resuming, resume states load with ``weights_only=True`` on any device,
-and the data stream is indexed by sample position, so a resumed run continues exactly where it stopped.
+``train_pipeline`` only where that one does not fit: options are validated and the datasets built before anything
+is created, distributed runs use gloo on CPU (NCCL on CUDA), an experiment folder with results (weights or training
+states) is never renamed (BasicSR's ``mkdir_and_rename``) but refused unless resuming, while a folder without any
+(a failed start, a run killed before its first checkpoint) is reused; resume states load with
+``weights_only=True`` on any device, and the data stream is indexed by sample position, so a resumed run continues
+exactly where it stopped. The folder keeps the option file as given and the resolved options (after
+``--force_yml``), the log, ``curves.jsonl`` and ``curves.png``.
 """
 from __future__ import annotations
 
@@ -33,6 +36,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _latest_state(folder: Path) -> Path | None:
     states = [p for p in folder.glob("*.state") if p.stem.isdigit()] if folder.is_dir() else []
     return max(states, key=lambda p: int(p.stem)) if states else None
+
+
+def has_results(exp: Path) -> bool:
+    """Weights or training states: what a run leaves that is worth protecting (a log or option file is not)."""
+    for sub in ("models", "training_states"):
+        folder = exp / sub
+        if folder.is_dir() and any(p.is_file() and not p.name.endswith(".tmp") for p in folder.iterdir()):
+            return True
+    return False
 
 
 def prepare(opt_path: str, launcher: str = "none", auto_resume: bool = False, debug: bool = False,
@@ -75,7 +87,10 @@ def prepare(opt_path: str, launcher: str = "none", auto_resume: bool = False, de
         state_path = _latest_state(exp / "training_states")
     elif opt["path"].get("resume_state"):
         state_path = Path(opt["path"]["resume_state"])
-    if state_path is None and exp.exists() and any(exp.iterdir()):
+    if state_path is None and has_results(exp):
+        if auto_resume:
+            raise OptionError(f"experiment folder {exp} has weights but no training state to resume (a finished "
+                              "run?): choose another name (nothing is renamed or deleted)")
         raise OptionError(f"experiment folder {exp} already exists: pass --auto_resume to continue it, set "
                           "path.resume_state, or choose another name (nothing is renamed or deleted)")
     resume = None
@@ -118,19 +133,28 @@ def _loaders(opt: dict, start_iter: int):
 
 
 def train_pipeline(opt: dict, resume: dict | None, opt_path: str | None = None, stop_at: int | None = None):
-    """Run the loop; returns the model. ``stop_at`` ends early after that iteration (tests), saving a state."""
+    """Run the loop; returns the model. ``stop_at`` ends early after that iteration (tests), saving a state.
+
+    The datasets are built before the experiment folder is created: a dataset that cannot be read leaves nothing.
+    """
     from basicsr.utils import get_env_info, get_root_logger, get_time_str, init_tb_logger
     from basicsr.utils.options import dict2str
 
     from restoration import dist as rdist
+    from restoration.options import RESOLVED_OPTIONS, write_resolved
 
     rank = opt["rank"]
+    start_iter = int(resume["iter"]) if resume else 0
+    data = _loaders(opt, start_iter)
     for key in ("experiments_root", "models", "training_states", "visualization"):
         if rank == 0:
             os.makedirs(opt["path"][key], exist_ok=True)
     rdist.barrier()
-    if rank == 0 and opt_path and resume is None:
-        shutil.copy(opt_path, Path(opt["path"]["experiments_root"]) / Path(opt_path).name)
+    exp = Path(opt["path"]["experiments_root"])
+    if rank == 0 and resume is None:
+        if opt_path and Path(opt_path).name != RESOLVED_OPTIONS:
+            shutil.copy(opt_path, exp / Path(opt_path).name)
+        write_resolved(opt, exp)
     log_file = Path(opt["path"]["log"]) / f"train_{opt['name']}_{get_time_str()}.log"
     logger = get_root_logger(logger_name="basicsr", log_level=logging.INFO, log_file=str(log_file))
     for h in list(logger.handlers):  # one logger per run: a second run in the same process logs to its own file
@@ -144,7 +168,7 @@ def train_pipeline(opt: dict, resume: dict | None, opt_path: str | None = None, 
     logger.info(dict2str(opt))
     tb_logger = None
     if opt["logger"].get("use_tb_logger") and rank == 0 and "debug" not in opt["name"]:
-        tb_logger = init_tb_logger(log_dir=str(Path(opt["path"]["experiments_root"]) / "tb_logger"))
+        tb_logger = init_tb_logger(log_dir=str(exp / "tb_logger"))
 
     from restoration.threads import choose_threads, torch_threads
 
@@ -152,18 +176,38 @@ def train_pipeline(opt: dict, resume: dict | None, opt_path: str | None = None, 
     local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if opt["dist"] else 1
     threads, why = choose_threads(opt.get("num_threads", "auto"), workers=workers, local_ranks=local_ranks)
     logger.info(f"Torch threads: {threads} ({why}); OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
-    with torch_threads(threads):
-        return _train_loop(opt, resume, logger, tb_logger, stop_at)
+    try:
+        with torch_threads(threads):
+            return _train_loop(opt, resume, data, logger, tb_logger, stop_at)
+    finally:
+        if tb_logger:
+            tb_logger.close()
 
 
-def _train_loop(opt: dict, resume: dict | None, logger, tb_logger, stop_at: int | None):
+def _validate(model, opt: dict, val_loaders, current_iter: int, tb_logger, logger, curves) -> None:
+    """Every validation set once; metrics (and the bicubic baseline) go to the curves file."""
+    for vl in val_loaders:
+        model.validation(vl, current_iter, tb_logger, opt["val"].get("save_img", False))
+        if curves is None:
+            continue
+        name = vl.dataset.opt.get("name", "val")
+        metrics = {k: float(v) for k, v in (getattr(model, "metric_results", None) or {}).items()}
+        bicubic = (getattr(model, "bicubic_results", None) or {}).get(name, {})
+        curves.add({"kind": "val", "iter": current_iter, "dataset": name, "metrics": metrics, "bicubic": bicubic})
+        worse = [k for k, v in metrics.items() if k in bicubic and "psnr" in k.lower() and v < bicubic[k]]
+        for k in worse:
+            logger.warning(f"Validation {name} at iter {current_iter}: {k} {metrics[k]:.4f} is below bicubic "
+                           f"({bicubic[k]:.4f}): the model is worse than plain upscaling so far")
+
+
+def _train_loop(opt: dict, resume: dict | None, data, logger, tb_logger, stop_at: int | None):
     from basicsr.models import build_model
-    from basicsr.utils import MessageLogger
 
     from restoration import dist as rdist
+    from restoration.train_log import Clock, CurveLog, progress_line, tb_scalars
 
+    train_set, loader, val_loaders = data
     start_iter = int(resume["iter"]) if resume else 0
-    train_set, loader, val_loaders = _loaders(opt, start_iter)
     model = build_model(opt)
     model.attach_training_data(train_set)
     if resume:
@@ -171,49 +215,66 @@ def _train_loop(opt: dict, resume: dict | None, logger, tb_logger, stop_at: int 
         logger.info(f"Resuming training from iter {start_iter}.")
     total = int(opt["train"]["total_iter"])
     end = min(total, stop_at) if stop_at else total
-    msg_logger = MessageLogger(opt, start_iter, tb_logger)
     per_epoch = max(1, len(train_set))
     gbs = opt["datasets"]["train"]["batch_size_per_gpu"] * opt["world_size"]
     logger.info(f"Training: {len(train_set)} GT images, global batch {gbs}, iterations {start_iter + 1}..{end}")
+    rank0 = opt["rank"] == 0
+    curves = CurveLog(opt["path"]["experiments_root"], start_iter) if rank0 else None
+    print_freq, ckpt_freq = opt["logger"]["print_freq"], opt["logger"]["save_checkpoint_freq"]
+    val_freq = opt["val"]["val_freq"] if opt.get("val") and val_loaders else 0
+    clock = Clock(total)
+    every = {"checkpoint": ckpt_freq, "validation": val_freq}
     model.history = []  # (iter, l_g_total): tests and benchmarks read it
     it_data = iter(loader)
     t_data = t_iter = 0.0
     tick = time.perf_counter()
     for current_iter in range(start_iter + 1, end + 1):
-        data = next(it_data)
+        batch = next(it_data)
         t0 = time.perf_counter()
         t_data += t0 - tick
         model.update_learning_rate(current_iter, warmup_iter=opt["train"].get("warmup_iter", -1))
-        model.feed_data(data)
+        model.feed_data(batch)
         model.optimize_parameters(current_iter)
+        clock.add_iteration(time.perf_counter() - tick)  # data + step
         tick = time.perf_counter()
         t_iter += tick - t0
         model.history.append((current_iter, model.log_dict.get("l_g_total", float("nan"))))
-        if current_iter == start_iter + 1:
-            msg_logger.reset_start_time()
-        if current_iter % opt["logger"]["print_freq"] == 0:
-            n = opt["logger"]["print_freq"]
-            epoch = current_iter * gbs // per_epoch
-            log_vars = {"epoch": epoch, "iter": current_iter, "lrs": model.get_current_learning_rate(),
-                        "time": t_iter / n, "data_time": t_data / n}
-            log_vars.update(model.get_current_log())
-            msg_logger(log_vars)
+        if current_iter % print_freq == 0:
+            values = dict(model.get_current_log())
+            line = progress_line(opt["name"], current_iter * gbs // per_epoch, current_iter,
+                                 model.get_current_learning_rate(), clock.eta(current_iter, every),
+                                 t_iter / print_freq, t_data / print_freq, values)
+            if rank0:
+                logger.info(line)
+                if "debug" not in opt["name"]:
+                    tb_scalars(tb_logger, values, current_iter)
+                curves.add({"kind": "train", "iter": current_iter, "values": values})
             t_data = t_iter = 0.0
-        if current_iter % opt["logger"]["save_checkpoint_freq"] == 0 or current_iter == stop_at:
+        saved = validated = False
+        if current_iter % ckpt_freq == 0 or current_iter == stop_at:
+            t = time.perf_counter()
             logger.info("Saving models and training states.")
             model.save(current_iter * gbs // per_epoch, current_iter)
-        if opt.get("val") and val_loaders and current_iter % opt["val"]["val_freq"] == 0:
-            for vl in val_loaders:
-                model.validation(vl, current_iter, tb_logger, opt["val"].get("save_img", False))
-        rdist.barrier() if current_iter % opt["logger"]["save_checkpoint_freq"] == 0 else None
+            clock.add_pause("checkpoint", time.perf_counter() - t)
+            saved = True
+        if val_freq and current_iter % val_freq == 0:
+            t = time.perf_counter()
+            _validate(model, opt, val_loaders, current_iter, tb_logger, logger, curves)
+            clock.add_pause("validation", time.perf_counter() - t)
+            validated = True
+        if (saved or validated) and curves is not None:
+            curves.plot()
+        if current_iter % ckpt_freq == 0:
+            rdist.barrier()
+        if saved or validated:
+            tick = time.perf_counter()  # pauses are not data time
     if end == total:
         logger.info("End of training. Saving the latest model.")
         model.save(-1, -1)
-        if opt.get("val") and val_loaders and total % opt["val"]["val_freq"] != 0:
-            for vl in val_loaders:
-                model.validation(vl, total, tb_logger, opt["val"].get("save_img", False))
-    if tb_logger:
-        tb_logger.close()
+        if val_freq and total % val_freq != 0:
+            _validate(model, opt, val_loaders, total, tb_logger, logger, curves)
+        if curves is not None:
+            curves.plot()
     return model
 
 

@@ -173,3 +173,122 @@ def test_restoration_train_subcommand_and_debug_mode(tmp_path, photos, monkeypat
     monkeypatch.chdir(tmp_path)
     assert cli_main(["train", "-opt", str(write_opt(tmp_path, tiny_opt(folder, total=1))), "--debug"]) == 0
     assert (tmp_path / "experiments/debug_tiny/models/net_g_latest.pth").is_file()
+
+
+def test_failed_start_leaves_nothing_and_the_corrected_command_runs(tmp_path, photos, monkeypatch, capsys):
+    """A balancer typo fails before any folder or work; the corrected command then needs no --auto_resume."""
+    folder = make_folder(tmp_path, photos, n=1)
+    path = write_opt(tmp_path, tiny_opt(folder, total=1))
+    monkeypatch.chdir(tmp_path)
+    assert main(["-opt", str(path), "--force_yml", "name=x", "train:balancing:type=pcgradd"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "train.balancing.type: unknown balancer 'pcgradd'" in err[0]
+    assert not (tmp_path / "experiments").exists()
+    assert main(["-opt", str(path), "--force_yml", "name=x", "train:balancing:type=pcgrad"]) == 0
+    assert (tmp_path / "experiments/x/models/net_g_latest.pth").is_file()
+
+
+@pytest.mark.parametrize("auto_resume", [False, True])
+def test_folder_without_checkpoint_is_reused_keeping_old_logs(tmp_path, photos, auto_resume):
+    """A run killed before its first checkpoint leaves a log and option files only: not an experiment to protect."""
+    folder = make_folder(tmp_path, photos, n=1)
+    path = write_opt(tmp_path, tiny_opt(folder, name="k", total=2))
+    exp = tmp_path / "experiments/k"
+    (exp / "models").mkdir(parents=True)
+    (exp / "training_states").mkdir()
+    (exp / "train_k_20260101_000000.log").write_text("old log\n")
+    (exp / "opt.yml").write_text("old copy\n")
+    o, resume = prepare(str(path), auto_resume=auto_resume, root=tmp_path)
+    assert resume is None
+    train_pipeline(o, resume, str(path))
+    assert (exp / "train_k_20260101_000000.log").read_text() == "old log\n"
+    assert (exp / "models/net_g_latest.pth").is_file()
+    with pytest.raises(restoration.errors.OptionError, match="already exists: pass --auto_resume"):
+        prepare(str(path), root=tmp_path)  # now it has results
+    with pytest.raises(restoration.errors.OptionError, match="no training state to resume"):
+        prepare(str(path), auto_resume=True, root=tmp_path)  # finished without a training state
+
+
+def test_resolved_options_are_stored_and_export_reads_them(tmp_path, photos, monkeypatch, capsys):
+    """--force_yml changes the network: the experiment keeps the resolved options, and export builds from them."""
+    from safetensors import safe_open
+
+    from restoration.cli import main as cli_main
+    from restoration.options import RESOLVED_OPTIONS
+
+    folder = make_folder(tmp_path, photos, n=1)
+    path = write_opt(tmp_path, tiny_opt(folder, name="r", total=1))
+    monkeypatch.chdir(tmp_path)
+    assert main(["-opt", str(path), "--force_yml", "network_g:num_feat=6", "train:total_iter=2"]) == 0
+    exp = tmp_path / "experiments/r"
+    resolved = yaml.safe_load((exp / RESOLVED_OPTIONS).read_text())
+    assert resolved["network_g"]["num_feat"] == 6 and resolved["train"]["total_iter"] == 2
+    assert "rank" not in resolved and "experiments_root" not in (resolved.get("path") or {})
+    assert yaml.safe_load((exp / "opt.yml").read_text())["network_g"]["num_feat"] == 8  # the original, as given
+    out = tmp_path / "r.safetensors"
+    capsys.readouterr()
+    assert cli_main(["export", "--checkpoint", str(exp / "models/net_g_latest.pth"), "--out", str(out)]) == 0, \
+        capsys.readouterr().err
+    with safe_open(str(out), "pt") as f:
+        assert '"num_feat": 6' in f.metadata()["arch_kwargs"]
+
+
+def test_curves_file_and_plot_follow_validation_and_resume(tmp_path, photos):
+    from restoration.train_log import read_curves
+
+    folder = make_folder(tmp_path, photos, n=3, size=48)
+    opt = tiny_opt(folder, name="c", total=6)
+    opt["datasets"]["val"] = {"name": "v", "type": "DegradedValDataset", "dataroot_gt": str(folder), "crop_size": 32,
+                              "tasks": {"num_tasks": 1, "seed": 0}}
+    opt["val"] = {"val_freq": 3, "metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 4,
+                                                      "test_y_channel": True}}}
+    opt["logger"].update(print_freq=1, save_checkpoint_freq=2)
+    path = write_opt(tmp_path, opt)
+    o, r = prepare(str(path), root=tmp_path)
+    train_pipeline(o, r, stop_at=4)
+    exp = tmp_path / "experiments/c"
+    assert (exp / "curves.png").is_file()
+    recs = read_curves(exp / "curves.jsonl")
+    assert [x["iter"] for x in recs if x["kind"] == "train"] == [1, 2, 3, 4]
+    val = [x for x in recs if x["kind"] == "val"]
+    assert val[0]["iter"] == 3 and "psnr" in val[0]["metrics"] and "psnr" in val[0]["bicubic"]
+    (exp / "curves.png").unlink()
+    o, r = prepare(str(path), auto_resume=True, root=tmp_path)
+    assert r["iter"] == 4
+    train_pipeline(o, r)
+    recs = read_curves(exp / "curves.jsonl")
+    assert [x["iter"] for x in recs if x["kind"] == "train"] == [1, 2, 3, 4, 5, 6]
+    assert [x["iter"] for x in recs if x["kind"] == "val"] == [3, 6]
+    assert (exp / "curves.png").is_file()
+
+
+def test_eta_is_right_after_a_resume_and_across_pauses():
+    from restoration.train_log import Clock, format_eta
+
+    clock = Clock(total=1000)  # resumed at 900: only this process's iterations count
+    for _ in range(10):
+        clock.add_iteration(0.5)
+    assert clock.eta(910, {}) == pytest.approx(90 * 0.5)
+    clock.add_pause("validation", 20.0)  # one validation every 50 iterations: 950 and 1000 are still to come
+    assert clock.eta(910, {"validation": 50}) == pytest.approx(90 * 0.5 + 2 * 20.0)
+    assert clock.eta(1000, {"validation": 50}) == 0.0 and format_eta(-3) == "0:00:00"
+
+
+def test_progress_line_after_resume_shows_a_positive_eta(tmp_path, photos, caplog):
+    import logging
+
+    folder = make_folder(tmp_path, photos, n=1)
+    opt = tiny_opt(folder, name="e", total=6)
+    opt["logger"].update(print_freq=1, save_checkpoint_freq=3)
+    path = write_opt(tmp_path, opt)
+    o, r = prepare(str(path), root=tmp_path)
+    train_pipeline(o, r, stop_at=3)
+    o, r = prepare(str(path), auto_resume=True, root=tmp_path)
+    with caplog.at_level(logging.INFO, logger="basicsr"):
+        logging.getLogger("basicsr").addHandler(caplog.handler)
+        try:
+            train_pipeline(o, r)
+        finally:
+            logging.getLogger("basicsr").removeHandler(caplog.handler)
+    lines = [m for m in caplog.messages if "[eta:" in m]
+    assert len(lines) == 3 and not any("day" in m for m in lines), lines

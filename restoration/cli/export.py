@@ -34,8 +34,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def find_options(checkpoint: Path) -> Path | None:
-    """BasicSR copies the option file into experiments/NAME/; the checkpoint lives in experiments/NAME/models/."""
+    """The options the run used: experiments/NAME/options_resolved.yml (after --force_yml overrides), else the one
+    copied option file of an older experiment; the checkpoint lives in experiments/NAME/models/."""
+    from restoration.options import RESOLVED_OPTIONS
+
     for folder in (checkpoint.parent.parent, checkpoint.parent):
+        if (folder / RESOLVED_OPTIONS).is_file():
+            return folder / RESOLVED_OPTIONS
         ymls = sorted(folder.glob("*.yml")) + sorted(folder.glob("*.yaml"))
         if len(ymls) == 1:
             return ymls[0]

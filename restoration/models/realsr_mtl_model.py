@@ -320,6 +320,12 @@ class RealSRMTLModel(SRModel):
         if self.queue is not None and state.get("queue") is not None:
             self.queue.load_state_dict(state["queue"], self.device)
 
+    def save_network(self, net, net_label, current_iter, param_key="params") -> None:
+        """Atomic (temp file + rename), and a failed write is one error instead of BasicSR's silent retries."""
+        from restoration.models.training_state import save_network
+
+        save_network(self, net, net_label, current_iter, param_key)
+
     def save_training_state(self, epoch: int, current_iter: int) -> None:
         from restoration.models.training_state import save_training_state
 

@@ -25,7 +25,12 @@ def safe_load(path: str | os.PathLike) -> dict:
     except FileNotFoundError:
         raise OptionError(f"{path} does not exist") from None
     except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
-        raise RestorationError(f"cannot load {path} safely (weights_only): {str(exc).splitlines()[0]}") from None
+        if Path(path).is_file() and Path(path).stat().st_size == 0:
+            raise RestorationError(f"cannot load {path}: the file is empty (0 bytes); delete it to resume from "
+                                   "the previous checkpoint") from None
+        lines = str(exc).strip().splitlines()
+        why = lines[0] if lines else type(exc).__name__
+        raise RestorationError(f"cannot load {path} safely (weights_only): {why}") from None
 
 
 def load_checkpoint(net: torch.nn.Module, path: str | os.PathLike, strict: bool = True,
@@ -82,6 +87,32 @@ def gan_loss_per_sample(pred: torch.Tensor, target_is_real: bool, gan_type: str,
     raise OptionError(f"train.gan_opt.gan_type: {gan_type!r} is not supported (vanilla, lsgan, hinge)")
 
 
+def save_atomic(obj, path: str | os.PathLike) -> Path:
+    """``torch.save`` through :func:`restoration.atomic.atomic_path`: a crash or a full disk never leaves a truncated
+    file under the final name (the previous checkpoint stays intact), the temp file is removed, and the failure is
+    one :class:`RestorationError` line (no silent retries as in BasicSR)."""
+    from restoration.atomic import atomic_path
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return path
+
+
+def save_network(model, net, net_label: str, current_iter: int, param_key="params") -> Path:
+    """BasicSR's ``save_network`` (same file names and keys), written atomically; errors are not retried silently."""
+    label = "latest" if current_iter == -1 else current_iter
+    nets = net if isinstance(net, list) else [net]
+    keys = param_key if isinstance(param_key, list) else [param_key]
+    if len(nets) != len(keys):
+        raise ValueError("save_network: one param_key per network")
+    save_dict = {}
+    for net_, key in zip(nets, keys):
+        state = model.get_bare_model(net_).state_dict()
+        save_dict[key] = {(k[7:] if k.startswith("module.") else k): v.cpu() for k, v in state.items()}
+    return save_atomic(save_dict, Path(model.opt["path"]["models"]) / f"{net_label}_{label}.pth")
+
+
 def save_training_state(model, epoch: int, current_iter: int) -> Path:
     """BasicSR's state (epoch, iter, optimisers, schedulers) plus ``extra`` (balancer, RNG, sampler, queue)."""
     state = {"epoch": epoch, "iter": current_iter,
@@ -89,7 +120,4 @@ def save_training_state(model, epoch: int, current_iter: int) -> Path:
              "schedulers": [s.state_dict() for s in model.schedulers],
              "extra": model.extra_training_state()}
     path = Path(model.opt["path"]["training_states"]) / f"{current_iter}.state"
-    tmp = path.with_suffix(".state.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # a crash mid-write never leaves a truncated state behind
-    return path
+    return save_atomic(state, path)
