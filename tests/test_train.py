@@ -292,3 +292,21 @@ def test_progress_line_after_resume_shows_a_positive_eta(tmp_path, photos, caplo
             logging.getLogger("basicsr").removeHandler(caplog.handler)
     lines = [m for m in caplog.messages if "[eta:" in m]
     assert len(lines) == 3 and not any("day" in m for m in lines), lines
+
+
+def test_tensorboard_logger_and_command_work(tmp_path, photos):
+    """The event files are written, and the venv's `tensorboard` command starts (it imports pkg_resources)."""
+    import subprocess
+    import sys
+
+    folder = make_folder(tmp_path, photos, n=1)
+    opt = tiny_opt(folder, name="tb", total=2)
+    opt["logger"]["use_tb_logger"] = True
+    o, r = prepare(str(write_opt(tmp_path, opt)), root=tmp_path)
+    train_pipeline(o, r)
+    assert list((tmp_path / "experiments/tb/tb_logger").glob("events.out.tfevents.*"))
+    tb = Path(sys.executable).with_name("tensorboard")
+    if not tb.is_file():
+        pytest.skip("no tensorboard command next to this Python")
+    out = subprocess.run([str(tb), "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "usage" in out.stdout.lower(), out.stderr[-1500:]
