@@ -9,10 +9,11 @@ import sys
 
 
 def _bar(desc: str, total: int, initial: int = 0, unit: str = "it"):
-    from tqdm import tqdm
+    """A bar on a terminal; in a log file or a pipe, a line with rate and ETA every 30 s
+    (``RESTORATION_PROGRESS_EVERY``)."""
+    from restoration.progress import Progress
 
-    return tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True, file=sys.stderr,
-                disable=None)
+    return Progress(desc, total, initial, unit, stream=sys.stderr)
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -72,7 +73,7 @@ def _group(args: argparse.Namespace) -> int:
         bars.append(bar)
 
         def tick(i: int) -> None:
-            bar.update(i - bar.n)
+            bar.set(i)
 
         return tick
 

@@ -26,3 +26,29 @@ def test_fast_block_overrides_and_is_checked():
     assert probe_config({"probe": {"iters": 3, "window": 1}}, fast=True).iters == 1
     with pytest.raises(OptionError, match="fast: unknown key"):
         probe_config({"probe": {}, "fast": {"tune_lats": 2}}, fast=True)
+
+
+def test_progress_prints_lines_with_rate_and_eta_when_not_on_a_terminal(monkeypatch):
+    """In a log file (not a TTY) the probe/group progress is a readable line per period, not a redrawn bar."""
+    import io
+    import re
+
+    from restoration.cli._tasks_competition import _bar
+    from restoration.progress import Progress
+
+    out = io.StringIO()
+    bar = Progress("probe shard 0/1", 10, initial=2, unit="task", stream=out, every=0)
+    for _ in range(3):
+        bar.update(1)
+    bar.close()
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("probe shard 0/1: 2/10 tasks (20%)") and "started" in lines[0]
+    assert len(lines) == 5 and "\r" not in out.getvalue()
+    assert re.search(r"5/10 tasks \(50%\), [\d.e+-]+ tasks/s, ETA \d+:\d\d:\d\d", lines[-1]), lines[-1]
+    quiet = io.StringIO()
+    bar = Progress("group", 100, stream=quiet, every=3600)  # between periods: only the first and last lines
+    bar.set(50)
+    bar.close()
+    assert len(quiet.getvalue().splitlines()) == 2
+    monkeypatch.setenv("RESTORATION_PROGRESS_EVERY", "7")
+    assert _bar("x", 3).every == 7.0 and _bar("x", 3).bar is None  # pytest's stderr is not a terminal
