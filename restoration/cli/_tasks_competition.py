@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+from restoration.errors import RestorationError
 
 
 def _bar(desc: str, total: int, initial: int = 0, unit: str = "it"):
@@ -92,22 +95,42 @@ def _group(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    import json
 
     from restoration.mtl.report import REPORT_FILES, write_report
+    from restoration.mtl.report_compare import parse_models, warnings
 
+    models = parse_models(args.model)
+    for name, path in models.items():
+        if not Path(path).is_file():
+            raise RestorationError(f"--model {name}: {path} does not exist")
     out = Path(args.out)
     done = [out / f for f in REPORT_FILES]
-    if args.resume and Path(args.bank).is_file() and all(p.is_file() for p in done) and \
-            min(p.stat().st_mtime for p in done) >= Path(args.bank).stat().st_mtime:
+    inputs = [Path(args.bank), *(Path(p) for p in models.values())]
+
+    def previous() -> dict:
+        try:
+            return json.loads((out / "report.json").read_text(encoding="utf-8")).get("comparison") or {}
+        except (OSError, ValueError):
+            return {}
+
+    if args.resume and inputs[0].is_file() and all(p.is_file() for p in done) and \
+            min(p.stat().st_mtime for p in done) >= max(p.stat().st_mtime for p in inputs) and \
+            previous().get("models", {}) == models:
         print(f"report in {out} is up to date with {args.bank}")
-        return 0
-    steps = _bar("report", 1, 0, "file")
-    paths = write_report(args.bank, args.out, overwrite=args.overwrite or args.resume)
-    steps.update(1)
-    steps.close()
-    for kind, path in paths.items():
-        print(f"{kind}: {path}")
+    else:
+        from restoration.mtl.competition_options import resolve_device
+
+        steps = _bar("report", 1, 0, "file")
+        paths = write_report(args.bank, args.out, overwrite=args.overwrite or args.resume, models=models,
+                             val_size=args.val_size, tasks_per_group=args.tasks_per_group,
+                             device=resolve_device(args.device))
+        steps.update(1)
+        steps.close()
+        for kind, path in paths.items():
+            print(f"{kind}: {path}")
+    for line in warnings(previous()):
+        print(line, file=sys.stderr)
     return 0
 
 
@@ -141,5 +164,11 @@ def register(subparsers) -> None:
     r.add_argument("--out", required=True, help="output folder for report.png, report.md, report.json")
     r.add_argument("--overwrite", action="store_true", help="replace an existing report")
     r.add_argument("--resume", action="store_true",
-                   help="keep a report newer than the bank; rewrite a stale one")
+                   help="keep a report newer than the bank and the models; rewrite a stale one")
+    r.add_argument("--model", action="append", metavar="NAME=PATH",
+                   help="a model to compare with bicubic per group (repeat: --model baseline=A.pth --model tg=B.pth); "
+                        "adds PSNR-Y per group, crop grids, and a warning for a model below bicubic")
+    r.add_argument("--val-size", type=int, default=128, help="held-out GT crop size for --model (default: 128)")
+    r.add_argument("--tasks-per-group", type=int, default=8, help="tasks scored per group for --model (default: 8)")
+    r.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (for --model)")
     r.set_defaults(_task_run=_report)

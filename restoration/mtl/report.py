@@ -1,12 +1,15 @@
 """``restoration tasks report``: a figure and a summary of a grouped task bank (Step A + Step B results).
 
 Everything comes from the bank's ``meta.competition`` block written by ``restoration tasks group``: the indicator
-of every task, the unsatisfactory selection, each task's PIS and the groups.
+of every task, the unsatisfactory selection, each task's PIS and the groups. Given models (``--model
+baseline=... --model tg=...``), the report adds bicubic vs each model PSNR-Y per group and one crop grid per group
+(:mod:`restoration.mtl.report_compare`), and names every model that is below bicubic.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
@@ -106,8 +109,12 @@ def _markdown(data: dict, bank_path: str) -> str:
     return "\n".join(lines)
 
 
-def write_report(bank_path: str | Path, out_dir: str | Path, overwrite: bool = False) -> dict[str, Path]:
-    """Write ``report.png``, ``report.md`` and ``report.json`` into ``out_dir``; returns their paths."""
+def write_report(bank_path: str | Path, out_dir: str | Path, overwrite: bool = False,
+                 models: Mapping[str, str] | None = None, *, gt: dict | None = None, val_size: int = 128,
+                 tasks_per_group: int = 8, device: str = "cpu") -> dict[str, Path]:
+    """Write ``report.png``, ``report.md`` and ``report.json`` (and with ``models``, ``crops_<group>.png``) into
+    ``out_dir``; returns their paths. ``report.json["comparison"]`` holds the before/after numbers."""
+    from restoration.atomic import write_text
     from restoration.degradations import TaskBank
 
     bank = TaskBank.load(bank_path)
@@ -118,9 +125,22 @@ def write_report(bank_path: str | Path, out_dir: str | Path, overwrite: bool = F
     if existing and not overwrite:
         raise RestorationError(f"{existing[0]} already exists; pass --overwrite to replace the report")
     out.mkdir(parents=True, exist_ok=True)
+    comparison = None
+    if models:
+        from restoration.mtl.report_compare import compare_models
+
+        comparison = compare_models(bank, models, out, gt=gt, val_size=val_size, tasks_per_group=tasks_per_group,
+                                    device=device)
     _figure(data, paths["png"])
-    paths["md"].write_text(_markdown(data, str(bank_path)), encoding="utf-8")
+    md = _markdown(data, str(bank_path))
+    if comparison is not None:
+        from restoration.mtl.report_compare import markdown
+
+        md += "\n".join(["", *markdown(comparison)])
+    write_text(paths["md"], md)
     public = {k: v for k, v in data.items() if not k.startswith("_")}
     public["members"] = data["_members"]
-    paths["json"].write_text(json.dumps(public, indent=1), encoding="utf-8")
+    if comparison is not None:
+        public["comparison"] = {**comparison, "models": dict(models)}
+    write_text(paths["json"], json.dumps(public, indent=1))
     return paths
