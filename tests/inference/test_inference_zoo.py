@@ -8,6 +8,12 @@ from restoration.inference.files import sha256_file
 from restoration.inference.zoo import add_to_manifest, models_dir, resolve_model
 
 
+@pytest.fixture(autouse=True)
+def _no_user_models(monkeypatch):
+    """The user's own imported models stay out of these tests (tests/conftest.py already redirects XDG_CACHE_HOME)."""
+    monkeypatch.delenv("RESTORATION_USER_MODELS_DIR", raising=False)
+
+
 def test_list_models_default_first(models_dir):
     models = list_models(models_dir)
     assert [m.name for m in models] == ["tiny-x4", "tiny-x2"]
