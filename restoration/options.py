@@ -282,7 +282,11 @@ def validate(opt: dict, base: Path) -> None:
         _check_network("network_d", opt["network_d"])
     paths = opt.get("path") or {}
     for k in ("pretrain_network_g", "pretrain_network_d", "resume_state"):
-        _check_file(paths.get(k), f"path.{k}", base)
+        if paths.get(k) is not None and not _resolve(paths[k], base).exists():
+            from restoration.options_checks import missing_weights_hint
+
+            hint = "" if k == "resume_state" else f": {missing_weights_hint(str(_resolve(paths[k], base)))}"
+            raise OptionError(f"path.{k}: file {_resolve(paths[k], base)} does not exist{hint}")
     train = opt["train"]
     for req in ("total_iter", "optim_g"):
         if req not in train:

@@ -158,3 +158,25 @@ def check_objects(opt: Mapping) -> None:
     if opt.get("network_d") and train.get("optim_d") is not None:
         check_optimizer("train.optim_d", train.get("optim_d"), None)
     check_balancer(train.get("balancing"))
+
+
+# Where released weights come from, for the error when an option names one that is not there.
+RELEASES = "https://github.com/xinntao/Real-ESRGAN/releases"
+RELEASED_URLS = {
+    "RealESRNet_x4plus.pth": f"{RELEASES}/download/v0.1.1/RealESRNet_x4plus.pth",
+    "RealESRGAN_x4plus.pth": f"{RELEASES}/download/v0.1.0/RealESRGAN_x4plus.pth",
+}
+
+
+def missing_weights_hint(path: str) -> str:
+    """What to do about a missing weight file: Real-ESRGAN's release for its names, else where ours come from."""
+    from pathlib import Path
+
+    name = Path(path).name
+    if name in RELEASED_URLS:
+        return (f"download it from Real-ESRGAN's releases ({RELEASED_URLS[name]}) to {path}; the ncnn models "
+                "(realesrgan-x4plus, ...) are imported with `make assets` or `restoration models import`")
+    if name.lower().startswith(("realesr", "realesrgan")):
+        return (f"download it from Real-ESRGAN's releases ({RELEASES}) to {path}, or import the ncnn models "
+                "with `make assets` / `restoration models import`")
+    return "train it first, or point the option at an existing file"

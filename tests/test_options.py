@@ -1,6 +1,7 @@
 """Option files are validated up front: one OptionError naming the key path, before anything is created."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -100,14 +101,73 @@ def test_overrides_are_parsed_as_yaml(tmp_path, folder):
     assert apply_overrides(raw, ["a:c=[1, 2]"]) == {"a": {"b": 1, "c": [1, 2]}}
 
 
-@pytest.mark.parametrize("name", ["realesrnet_mtl_x4_compact", "realesrgan_mtl_x4_compact", "cpu_tiny", "cpu_default"])
-def test_shipped_recipes_validate(tmp_path, name):
-    """The GPU recipes validate once their data exists (a fake DF2K_OST tree here)."""
-    meta = tmp_path / "datasets/DF2K_OST/meta_info"
-    meta.mkdir(parents=True)
-    (meta / "meta_info_sub.txt").write_text("a.png\n")
-    pre = tmp_path / "experiments/realesrnet_mtl_x4_compact/models"
-    pre.mkdir(parents=True)
-    (pre / "net_g_1000000.pth").write_bytes(b"")
-    opt = load_options(ROOT / "options/train" / f"{name}.yml", base=tmp_path)
-    assert opt["scale"] == 4
+DATA_ROOTS = ("datasets/DF2K_OST", "datasets/DIV2K_valid")  # what README's "Training data" has prepare_hr.py write
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """A root holding the one data layout, written by datasets/prepare_hr.py itself from a few small images."""
+    import subprocess
+    import sys
+
+    import cv2
+    import numpy as np
+
+    root = tmp_path_factory.mktemp("prepared")
+    src = root / "downloads"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        cv2.imwrite(str(src / f"08{i:02d}.png"), rng.integers(0, 256, (72, 96, 3), dtype=np.uint8))
+    script = str(ROOT / "datasets/prepare_hr.py")
+    for args in (["-o", "datasets/DF2K_OST", "--crop-size", "48", "--step", "24", "--shortest-edge", "0"],
+                 ["-o", "datasets/DIV2K_valid", "--scales", "--crop-size", "0"]):
+        subprocess.run([sys.executable, script, "-i", str(src), "-q", *args], cwd=root, check=True,
+                       capture_output=True)
+    return root
+
+
+def _files_outside_data(opt_path: Path, base: Path) -> None:
+    """Create empty stand-ins for the weights and banks an option file names (not its data), as a run would have."""
+    for _ in range(6):
+        try:
+            load_options(opt_path, base=base)
+            return
+        except OptionError as exc:
+            missing = re.search(r"(?:file|folder) (\S+) does not exist", str(exc))
+            if not missing or "/datasets/" in missing.group(1):
+                raise
+            Path(missing.group(1)).parent.mkdir(parents=True, exist_ok=True)
+            Path(missing.group(1)).write_bytes(b"")
+    load_options(opt_path, base=base)
+
+
+TRAIN_FILES = sorted(p.name for p in (ROOT / "options/train").glob("*.yml"))
+
+
+@pytest.mark.parametrize("name", TRAIN_FILES)
+def test_every_training_recipe_finds_its_data_where_prepare_hr_writes_it(prepared, name):
+    path = ROOT / "options/train" / name
+    text = path.read_text()
+    if "datasets/corpus" in text:
+        pytest.skip("photo-corpus recipe: its data comes from `make data` (datasets/photo_corpus.py)")
+    _files_outside_data(path, prepared)
+    roots = re.findall(r"(?:dataroot_gt|meta_info|dataroot_lq):\s*(datasets/\S+)", text)
+    assert all(r.startswith(DATA_ROOTS) for r in roots), roots
+
+
+@pytest.mark.parametrize("name", ["probe_rrdb_paper.yml", "group_rrdb_paper.yml"])
+def test_task_recipes_read_the_same_layout(prepared, name):
+    opt = yaml.safe_load((ROOT / "options/tasks" / name).read_text())
+    for key in ("folder", "val_folder"):
+        assert opt["gt"][key].startswith(DATA_ROOTS) and (prepared / opt["gt"][key]).is_dir(), opt["gt"][key]
+
+
+def test_missing_released_weights_say_where_to_get_them(tmp_path, folder):
+    opt = base_opt(folder)
+    opt["path"] = {"pretrain_network_g": "pretrained/RealESRNet_x4plus.pth"}
+    with pytest.raises(OptionError, match=r"path\.pretrain_network_g: file .*RealESRNet_x4plus\.pth does not exist: "
+                                          r"download it from Real-ESRGAN's releases \(https://github\.com/xinntao/"
+                                          r"Real-ESRGAN/releases/download/v0\.1\.1/RealESRNet_x4plus\.pth\) to .*"
+                                          r"`make assets`"):
+        load(tmp_path, opt)

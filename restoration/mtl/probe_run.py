@@ -44,6 +44,10 @@ def load_base(model: str, device: str):
 
     if not model:
         raise OptionError("model: a trained model file is required (safetensors or BasicSR .pth)")
+    if Path(model).suffix.lower() in (".pth", ".safetensors") and not Path(model).is_file():
+        from restoration.options_checks import missing_weights_hint
+
+        raise OptionError(f"model: {model} does not exist: {missing_weights_hint(model)}")
     return load_model(model, device=device)
 
 
@@ -78,8 +82,8 @@ def run_probe_job(opt: dict, *, fast: bool = False, shard: tuple[int, int] = (0,
     if execution:
         cfg.execution = execution
     device = resolve_device(opt["device"])
+    net, desc = load_base(opt.get("model", ""), device)  # before the bank is sampled and saved
     bank = load_or_sample_bank(opt["bank"])
-    net, desc = load_base(opt.get("model", ""), device)
     model_hash = sha256_file(desc.path)[:16] if desc.path and Path(desc.path).is_file() else desc.name
     header = {"fingerprint": hashlib.sha256(
         f"{cfg.fingerprint()}:{bank_digest(bank)}:{model_hash}:{json.dumps(opt.get('gt'), sort_keys=True)}"

@@ -52,3 +52,11 @@ def test_progress_prints_lines_with_rate_and_eta_when_not_on_a_terminal(monkeypa
     assert len(quiet.getvalue().splitlines()) == 2
     monkeypatch.setenv("RESTORATION_PROGRESS_EVERY", "7")
     assert _bar("x", 3).every == 7.0 and _bar("x", 3).bar is None  # pytest's stderr is not a terminal
+
+
+def test_missing_released_model_names_where_to_get_it(tmp_path):
+    from restoration.mtl.probe_run import load_base
+
+    with pytest.raises(OptionError, match=r"model: .*RealESRNet_x4plus\.pth does not exist: download it from "
+                                          r"Real-ESRGAN's releases .*v0\.1\.1.*`restoration models import`"):
+        load_base(str(tmp_path / "pretrained/RealESRNet_x4plus.pth"), "cpu")
