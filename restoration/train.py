@@ -157,6 +157,7 @@ def train_pipeline(opt: dict, resume: dict | None, opt_path: str | None = None, 
         write_resolved(opt, exp)
     log_file = Path(opt["path"]["log"]) / f"train_{opt['name']}_{get_time_str()}.log"
     logger = get_root_logger(logger_name="basicsr", log_level=logging.INFO, log_file=str(log_file))
+    logger.setLevel(logging.INFO if rank == 0 else logging.ERROR)  # building the datasets may have set it up first
     for h in list(logger.handlers):  # one logger per run: a second run in the same process logs to its own file
         if isinstance(h, logging.FileHandler) and h.baseFilename != str(log_file.resolve()):
             logger.removeHandler(h)

@@ -310,3 +310,17 @@ def test_tensorboard_logger_and_command_work(tmp_path, photos):
         pytest.skip("no tensorboard command next to this Python")
     out = subprocess.run([str(tb), "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "usage" in out.stdout.lower(), out.stderr[-1500:]
+
+
+def test_a_fresh_process_logs_progress_to_the_log_file_and_stderr(tmp_path, photos):
+    """The datasets are built before the log file exists: the progress lines must still reach both."""
+    import subprocess
+    import sys
+
+    folder = make_folder(tmp_path, photos, n=1)
+    write_opt(tmp_path, tiny_opt(folder, name="fresh", total=2))
+    out = subprocess.run([sys.executable, "-m", "restoration.train", "-opt", "opt.yml"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    log = next((tmp_path / "experiments/fresh").glob("train_fresh_*.log")).read_text()
+    assert "iter:       2" in log and "Torch threads" in log and "iter:       2" in out.stderr
