@@ -324,3 +324,19 @@ def test_a_fresh_process_logs_progress_to_the_log_file_and_stderr(tmp_path, phot
     assert out.returncode == 0, out.stderr[-2000:]
     log = next((tmp_path / "experiments/fresh").glob("train_fresh_*.log")).read_text()
     assert "iter:       2" in log and "Torch threads" in log and "iter:       2" in out.stderr
+
+
+def test_plot_command_redraws_the_curves(tmp_path, capsys, monkeypatch):
+    import json
+
+    from restoration.cli import main as cli_main
+
+    exp = tmp_path / "experiments/p"
+    exp.mkdir(parents=True)
+    recs = [{"kind": "train", "iter": i, "values": {"l_pix": 1.0 / i, "l_g_total": 1.0 / i}} for i in range(1, 5)]
+    recs.append({"kind": "val", "iter": 4, "dataset": "v", "metrics": {"psnr": 25.0}, "bicubic": {"psnr": 24.0}})
+    (exp / "curves.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs) + '{"torn')
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(["plot", "p"]) == 0 and (exp / "curves.png").stat().st_size > 1000
+    assert cli_main(["plot", "nothing"]) == 2
+    assert "curves.jsonl does not exist" in capsys.readouterr().err
