@@ -230,3 +230,52 @@ def test_truncated_png_is_one_stderr_line_from_the_console(env, inputs, tmp_path
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         f"restoration upscale: error: cannot decode {cut} (PNG): the file is truncated or corrupt"]
+
+
+def test_realesrgan_spellings_map_to_our_options(capsys):
+    from restoration.cli import build_parser
+
+    args = build_parser().parse_args(["upscale", "-i", "x", "--model_path", "m.pth", "--tile_pad", "3", "-t", "64",
+                                      "--alpha_upsampler", "bicubic", "--fp32", "-g", "1", "-dn", "0.4"])
+    assert (args.model_path, args.tile_pad, args.tile, args.alpha_upsampler, args.half, args.device,
+            args.denoise_strength) == ("m.pth", 3, 64, "resize", False, "cuda:1", 0.4)
+    args = build_parser().parse_args(["upscale", "-i", "x", "--model_name", "tiny", "--half"])
+    assert (args.model_name, args.half, args.tile_pad, args.device) == ("tiny", True, 16, "auto")
+    with pytest.raises(SystemExit):
+        main(["upscale", "--help"])
+    text = capsys.readouterr().out
+    assert "--tile-pad" in text and "--tile_pad" in text.split("Real-ESRGAN's spellings")[-1]
+    assert "--model_path " not in text.split("options:")[-1]  # the aliases are not listed as options
+
+
+def test_existing_outputs_and_earlier_runs_in_the_input_folder(env, inputs, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["upscale", "-i", str(inputs / "a.png"), "-o", str(out), "-q"]) == 0
+    first = (out / "a_out.png").read_bytes()
+    assert main(["upscale", "-i", str(inputs / "a.png"), "-o", str(out), "-q"]) == 2
+    assert "a_out.png already exists; pass --overwrite" in _err(capsys)
+    assert (out / "a_out.png").read_bytes() == first
+    # into the input folder, twice: the second run does not take a_out.png & co. as inputs
+    assert main(["upscale", "-i", str(inputs), "-o", str(inputs), "-q"]) == 0
+    names = sorted(p.name for p in inputs.iterdir() if p.is_file())
+    assert main(["upscale", "-i", str(inputs), "-o", str(inputs), "-q", "--overwrite"]) == 0
+    assert "skipping 4 file(s) that are outputs of an earlier run" in _err(capsys)
+    assert sorted(p.name for p in inputs.iterdir() if p.is_file()) == names
+
+
+def test_output_names_are_checked_before_the_model_loads(env, inputs, tmp_path, capsys):
+    for argv, message in (
+        (["-o", str(tmp_path / "x.gif")], "GIF output is not supported"),
+        (["--suffix", "../up"], "--suffix must be part of a file name"),
+        (["-s", "100"], "--outscale must be in (0, 64]"),
+        (["--max-output-pixels", "-5"], "--max-output-pixels"),
+    ):
+        out = [] if "-o" in argv else ["-o", str(tmp_path / "o")]
+        try:
+            code = main(["upscale", "-i", str(inputs / "a.png"), *out, *argv])
+        except SystemExit as exc:  # argparse's own errors
+            code = exc.code
+        assert code == 2
+        err = _err(capsys).strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "x.gif").exists() and not (tmp_path / "o").exists()

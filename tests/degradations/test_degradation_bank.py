@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -69,3 +70,31 @@ def test_bad_bank_files_fail_with_the_file_and_field_named(tmp_path):
         assert "bad.json" in str(info.value) and "\n" not in str(info.value)
     with pytest.raises(RestorationError, match="does not exist"):
         TaskBank.load(tmp_path / "missing.json")
+
+
+def test_save_is_atomic_on_a_full_disk(tmp_path, monkeypatch):
+    import errno
+
+    import restoration.atomic as atomic
+
+    path = tmp_path / "bank.json"
+    path.write_text("previous bank")
+
+    def full(fd, data):
+        os.write(fd, bytes(data[:10]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic, "_write", full)
+    with pytest.raises(RestorationError, match=r"cannot write .*bank.json: No space left on device"):
+        TaskBank.sample(3, seed=0).save(path)
+    assert path.read_text() == "previous bank" and sorted(p.name for p in tmp_path.iterdir()) == ["bank.json"]
+
+
+def test_hand_edited_values_are_refused_with_the_file_named(tmp_path):
+    d = TaskBank.sample(2, seed=0).to_dict()
+    del d["tasks"][1]["id"]
+    d["tasks"][1]["resize1"]["scale"] = 1e6
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(d))
+    with pytest.raises(RestorationError, match=r"edited.json: tasks\[1\].*resize scale"):
+        TaskBank.load(path)

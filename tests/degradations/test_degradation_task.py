@@ -81,3 +81,36 @@ def test_parts_validate():
     t = DegradationTask.from_dict(FIXED)
     with pytest.raises(RestorationError, match="final_sinc must be a sinc kernel"):
         dataclasses.replace(t, final_sinc=Kernel("iso", 7, sigma_x=1.0, sigma_y=1.0))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    (("blur1", "sigma_x"), float("nan"), r"blur1.sigma_x: expected a finite number"),
+    (("blur1", "size"), 101, r"blur1: kernel size 101 is over the maximum of 63"),
+    (("resize1", "scale"), 1e6, r"resize scale must be a number in \[0.01, 4.0\]"),
+    (("resize2", "scale"), 0.001, r"resize scale must be a number in \[0.01, 4.0\]"),
+    (("noise1", "level"), 1e9, r"noise level must be a number in \[0, 255\]"),
+    (("noise2", "level"), float("inf"), r"noise2.level: expected a finite number"),
+    (("jpeg1",), float("nan"), r"jpeg1: expected a finite number"),
+])
+def test_values_are_checked_not_only_the_id(field, value, message):
+    """A hand-edited bank without ids must not let NaN or a 1e6x resize reach the pipeline."""
+    import copy
+
+    d = copy.deepcopy(FIXED)
+    node = d
+    for key in field[:-1]:
+        node = node[key]
+    node[field[-1]] = value
+    with pytest.raises(RestorationError, match=message):
+        DegradationTask.from_dict(d)
+
+
+def test_tasks_built_in_python_are_checked_too():
+    t = DegradationTask.from_dict(FIXED)
+    nan_kernel = dataclasses.replace(t.blur1, sigma_x=float("nan"))  # Kernel alone lets NaN through
+    with pytest.raises(RestorationError, match="blur1.sigma_x"):
+        dataclasses.replace(t, blur1=nan_kernel)
+    with pytest.raises(RestorationError, match="resize scale"):
+        Resize("up", float("nan"), "area")
+    with pytest.raises(RestorationError, match="noise gray must be true or false"):
+        Noise("gaussian", 1.0, "yes")

@@ -128,3 +128,68 @@ def test_failed_write_leaves_no_partial_file(tmp_path):
     with pytest.raises(RestorationError):
         write_image(tmp_path / "a.xyz", np.zeros((2, 2, 3), np.uint8))
     assert os.listdir(tmp_path) == []
+
+
+def test_failed_write_keeps_the_old_file_and_no_temp(tmp_path, monkeypatch):
+    import errno
+
+    import restoration.atomic as atomic
+
+    dst = tmp_path / "out.png"
+    write_image(dst, np.zeros((4, 4, 3), np.uint8))
+    before = dst.read_bytes()
+
+    def full(fd, data):
+        os.write(fd, bytes(data[:8]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic, "_write", full)
+    with pytest.raises(RestorationError, match=r"cannot write .*out.png: No space left on device"):
+        write_image(dst, np.full((4, 4, 3), 9, np.uint8))
+    assert dst.read_bytes() == before and os.listdir(tmp_path) == ["out.png"]
+
+
+@pytest.mark.parametrize("name, message", [
+    ("x.gif", "GIF output is not supported"), ("x.heic", "HEIC output is not supported"),
+    ("x.xyz", "unknown image extension '.xyz'"), ("x", "unknown image extension ''"),
+])
+def test_unwritable_extensions_named(tmp_path, name, message):
+    from restoration.inference.io import output_extension_problem
+
+    assert message in output_extension_problem(tmp_path / name)
+    assert output_extension_problem(tmp_path / "x.PNG") is None
+    with pytest.raises(RestorationError, match=message):
+        write_image(tmp_path / name, np.zeros((2, 2, 3), np.uint8))
+
+
+def test_animation_and_pages_warn_and_read_the_first(tmp_path, caplog):
+    frames = [Image.fromarray(np.full((6, 7, 3), v, np.uint8)) for v in (40, 80, 120)]
+    gif, tif = tmp_path / "a.gif", tmp_path / "p.tif"
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=50)
+    frames[0].save(tif, save_all=True, append_images=frames[1:2])
+    seen: list[str] = []
+    img = read_image(gif, warn=seen.append)
+    assert img.shape[:2] == (6, 7) and seen == [f"{gif} has 3 frames (GIF); only the first is read"]
+    with caplog.at_level("WARNING", logger="restoration.inference"):
+        read_image(tif)  # default: a warning of the restoration.inference logger
+    assert "has 2 pages (TIFF)" in caplog.text
+    seen.clear()
+    read_image(write_image(tmp_path / "still.png", np.zeros((3, 3, 3), np.uint8)), warn=seen.append)
+    assert seen == []
+
+
+def test_header_is_read_without_limit_and_decoder_limit_is_one_line(tmp_path):
+    from restoration.inference.io import read_header
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    side = 40000
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    path = tmp_path / "bomb.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 4096))
+                     + chunk(b"IEND", b""))
+    h = read_header(path)
+    assert (h.width, h.height, h.format, h.pixels) == (side, side, "PNG", side * side)
+    with pytest.raises(RestorationError, match=r"40000x40000 = 1,600,000,000 pixels is over the decoder's limit"):
+        read_image(path, max_pixels=0)

@@ -119,3 +119,69 @@ def test_single_channel_model_on_rgb(tmp_path, rgb):
     up = Upscaler(path)
     assert up.upscale(rgb).shape == (92, 124, 3)
     assert up.upscale(rgb[:, :, 0]).shape == (92, 124)
+
+
+def test_output_pixel_limit_checked_before_any_pass(model_file, monkeypatch):
+    from restoration.inference.upscaler import ENV_MAX_OUTPUT_PIXELS, max_output_pixels_limit
+
+    up = Upscaler(str(model_file), device="cpu", max_output_pixels=5000)
+    calls = []
+    monkeypatch.setattr(up, "net", lambda x: calls.append(x) or x)
+    with pytest.raises(RestorationError, match=r"output too large: 20x20 x4 = 80x80 = 6,400 pixels, over the limit "
+                                               r"of 5,000 output pixels"):
+        up.upscale(np.zeros((20, 20, 3), np.uint8))
+    with pytest.raises(RestorationError, match=r"\(80x80 at the model's x4\)"):  # the intermediate counts
+        up.upscale(np.zeros((20, 20, 3), np.uint8), outscale=2)
+    assert calls == []
+    monkeypatch.setenv(ENV_MAX_OUTPUT_PIXELS, "0")
+    assert max_output_pixels_limit() == 0  # 0 = no limit
+    monkeypatch.setenv(ENV_MAX_OUTPUT_PIXELS, "lots")
+    with pytest.raises(RestorationError, match="is not a number"):
+        max_output_pixels_limit()
+    with pytest.raises(RestorationError, match=">= 0"):
+        max_output_pixels_limit(-1)
+
+
+def test_denoise_partner_names():
+    from restoration.inference.upscaler import denoise_partner
+
+    names = ["realesr-general-x4v3", "realesr-general-wdn-x4v3", "realesrgan-x4plus"]
+    assert denoise_partner("realesr-general-x4v3", names) == ("realesr-general-x4v3", "realesr-general-wdn-x4v3")
+    assert denoise_partner("realesr-general-wdn-x4v3", names) == ("realesr-general-x4v3", "realesr-general-wdn-x4v3")
+    assert denoise_partner("realesrgan-x4plus", names) is None
+    assert denoise_partner("realesr-general-x4v3", names[:1]) is None
+
+
+def test_denoise_strength_interpolates_the_twins(tmp_path):
+    import json
+
+    from restoration.inference.files import load_model, sha256_file
+
+    entries = {}
+    for name, factor in (("m-general-x4v3", 1.0), ("m-general-wdn-x4v3", -0.5)):
+        net, desc = build_net("SRVGGNetCompact", **TINY["SRVGGNetCompact"])
+        with torch.no_grad():  # two different sets of weights
+            for p in net.parameters():
+                p.mul_(factor)
+        path = save_model(net, tmp_path / f"{name}.safetensors", arch=desc.arch, arch_kwargs=desc.arch_kwargs,
+                          scale=desc.scale, name=name)
+        entries[name] = {"file": path.name, "sha256": sha256_file(path), "arch": desc.arch, "scale": desc.scale}
+    (tmp_path / "manifest.json").write_text(json.dumps({"schema": 1, "default": "m-general-x4v3", "models": entries}))
+    up = Upscaler(None, device="cpu", models_dir=tmp_path, denoise_strength=0.25)
+    a = load_model("m-general-x4v3", models_dir=tmp_path)[0].state_dict()
+    b = load_model("m-general-wdn-x4v3", models_dir=tmp_path)[0].state_dict()
+    assert not torch.equal(a["body.0.weight"], b["body.0.weight"])
+    for k, v in up.net.state_dict().items():
+        torch.testing.assert_close(v, 0.25 * a[k] + 0.75 * b[k])
+    assert up.name == "m-general-x4v3 (denoise 0.25)"
+    with pytest.raises(RestorationError, match=r"denoise strength must be in \[0, 1\]"):
+        Upscaler(None, device="cpu", models_dir=tmp_path, denoise_strength=2)
+
+
+def test_passes_count_colour_and_alpha(model_file):
+    up = Upscaler(str(model_file), device="cpu", tile=4)
+    rgba = np.zeros((8, 10, 4), np.uint8)
+    rgba[0, 0, 3] = 255  # a non-uniform alpha goes through the model too
+    assert up.passes(rgba) == 2 and up.count_tiles(rgba) == 2 * 6
+    rgba[:, :, 3] = 255
+    assert up.passes(rgba) == 1
