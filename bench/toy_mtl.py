@@ -1,9 +1,11 @@
 """Toy multi-input multi-task regression: one small shared MLP serves K tasks that differ by their inputs and
 targets (no task heads, as in degradation-as-task SR). Loss scales differ by 100× and the targets conflict,
 so the summed loss is dominated by the large tasks. Reports every balancer's per-task loss relative to its
-initial loss, averaged over seeds, and the worst task (lower is better).
+initial loss, averaged over seeds, and the worst task (lower is better). ``METHOD:level=representation`` runs a
+gradient method on the gradients w.r.t. the input of the last layer (the 16 hidden units); ``--rep`` runs every
+gradient method at both levels and reports the representation-level worst task relative to the parameter-level one.
 
-    .venv/bin/python bench/toy_mtl.py [--steps 300] [--seeds 3] [--methods ew,pcgrad,famo:reevaluate=1,...]
+    .venv/bin/python bench/toy_mtl.py [--steps 300] [--seeds 3] [--methods ew,pcgrad,famo:reevaluate=1,...] [--rep]
 """
 from __future__ import annotations
 
@@ -57,7 +59,8 @@ def run(method: str, seed: int, steps: int) -> torch.Tensor:
     for _ in range(steps):
         x, y, keys = batch(mu, maps, g)
         opt.zero_grad()
-        per = per_sample_loss(net, x, y, keys)
+        with bal.watch(net, keys):  # level: representation records the last layer's input here
+            per = per_sample_loss(net, x, y, keys)
         bal.backward(*reduce_losses(per, keys, K), list(net.parameters()))
         opt.step()
         if bal.needs_after_step:  # FAMO: the samples it names, re-evaluated after the step
@@ -73,11 +76,18 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--methods", default=",".join(["ew"] + [m for m in available_balancers() if m != "ew"]))
+    ap.add_argument("--rep", action="store_true",
+                    help="every gradient method at level: parameters and level: representation")
     args = ap.parse_args()
+    if args.rep:
+        from restoration.mtl.balancing_gradient import CLASSES
+
+        args.methods = ",".join(["ew"] + [f"{c.TYPE}{lvl}" for c in CLASSES for lvl in ("", ":level=representation")])
     torch.set_num_threads(1)
     print(f"# toy MTL: K={K} tasks, loss scales {SCALES}, {args.steps} Adam steps, {args.seeds} seeds; "
           f"relative eval loss L_k(end)/L_k(start), mean over seeds (lower is better)")
-    print(f"{'method':12s} " + " ".join(f"task{k}({SCALES[k]:g})" for k in range(K)) + "   worst   mean   vs-EW-worst  s")
+    print(f"{'method':32s} " + " ".join(f"task{k}({SCALES[k]:g})" for k in range(K))
+          + "   worst   mean   vs-EW-worst  rep/param-worst  s")
     rows = {}
     for m in args.methods.split(","):
         t = time.perf_counter()
@@ -85,8 +95,11 @@ def main() -> None:
         rows[m] = rel
         ew = rows.get("ew")
         ratio = f"{float(rel.max() / ew.max()):.3f}" if ew is not None else "  -  "
-        print(f"{m:12s} " + " ".join(f"{float(v):>10.3f}" for v in rel)
-              + f"  {float(rel.max()):6.3f} {float(rel.mean()):6.3f}   {ratio:>8s}  {time.perf_counter() - t:5.1f}")
+        base = rows.get(m.replace(":level=representation", ""))
+        vs_param = f"{float(rel.max() / base.max()):.3f}" if ":level=representation" in m and base is not None else "-"
+        print(f"{m:32s} " + " ".join(f"{float(v):>10.3f}" for v in rel)
+              + f"  {float(rel.max()):6.3f} {float(rel.mean()):6.3f}   {ratio:>8s}   {vs_param:>12s}"
+              f"  {time.perf_counter() - t:5.1f}", flush=True)
 
 
 if __name__ == "__main__":
