@@ -135,9 +135,22 @@ def _load(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     import logging
 
+    # warnings of the library (e.g. an out-of-memory retry) as our own lines, for this run only: a handler left on
+    # the root logger would outlive the stream it was bound to when the CLI runs inside another program
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("restoration upscale: warning: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    logger = logging.getLogger("restoration")
+    logger.addHandler(handler)
+    try:
+        return _run(args)
+    finally:
+        logger.removeHandler(handler)
+
+
+def _run(args: argparse.Namespace) -> int:
     from restoration.cli import _upscale_plan as planning
 
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
     _check_numbers(args)
     jobs, folder_mode, own = planning.plan(args)
     planning.check_outputs(jobs, args)

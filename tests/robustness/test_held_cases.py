@@ -78,6 +78,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow  # about 15 s a case: a fresh interpreter and a short training run
 @pytest.mark.parametrize("case", params(CASES))
 def test_case(case, work):
     case.run(work)
