@@ -86,9 +86,12 @@ def zoo(tmp_path_factory) -> Path:
 
 
 @pytest.fixture()
-def env(zoo, monkeypatch) -> Path:
+def env(zoo, monkeypatch, tmp_path_factory) -> Path:
+    """The robustness zoo as the models folder; no user-imported models; default limits."""
     monkeypatch.setenv("RESTORATION_MODELS_DIR", str(zoo))
-    monkeypatch.delenv("RESTORATION_MAX_PIXELS", raising=False)
+    monkeypatch.setenv("RESTORATION_USER_MODELS_DIR", str(tmp_path_factory.mktemp("no-user-models")))
+    for var in ("RESTORATION_MAX_PIXELS", "RESTORATION_MAX_OUTPUT_PIXELS", "RESTORATION_DEBUG"):
+        monkeypatch.delenv(var, raising=False)
     return zoo
 
 
