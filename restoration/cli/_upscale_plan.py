@@ -49,7 +49,8 @@ def out_ext(src: Path, ext: str, has_alpha: bool) -> str:
     if ext != "auto":
         return ext
     e = src.suffix.lower().lstrip(".")
-    return {"jpeg": "jpg", "tiff": "tif", "bmp": "png"}.get(e, e)
+    e = {"jpeg": "jpg", "tiff": "tif", "bmp": "png"}.get(e, e)
+    return e if e in ("png", "jpg", "webp", "tif") else "png"  # e.g. a GIF input gives a PNG output
 
 
 def target(job: Job, args: argparse.Namespace, has_alpha: bool) -> Path:

@@ -224,9 +224,10 @@ def animated_gif(t):
     src = t.tmp / "in" / "anim.gif"
     src.parent.mkdir()
     frames[0].save(src, save_all=True, append_images=frames[1:], duration=100, loop=0)
-    r = t.cli("upscale", "-i", src, "-o", t.tmp / "o.png")
+    r = t.cli("upscale", "-i", src, "-o", t.tmp / "out")
     assert r.rc == 0, r.err
     assert "warning:" in r.err and "has 3 frames (GIF); only the first is read" in r.err
+    assert (t.tmp / "out" / "anim_out.png").is_file()  # GIF is not written: the output is a PNG
 
 
 def multipage_tiff_api(t):
@@ -343,7 +344,7 @@ CASES = [
     Case("upscale-disk-full-folder", "CLI", "upscale a folder on a full disk",
          "every image reported; no partial or temp files", disk_full_folder),
     Case("upscale-animated-gif", "CLI", "upscale an animated GIF (3 frames)",
-         "the first frame is upscaled and a warning says so", animated_gif),
+         "the first frame is upscaled (to a PNG) and a warning says so", animated_gif),
     Case("api-multipage-tiff", "API", "read_image() of a 2-page TIFF", "first page, and a warning naming the pages",
          multipage_tiff_api),
     *[Case(f"upscale-odd-{k}", "CLI", f"upscale a {k.replace('-', ' ')} image",
