@@ -47,15 +47,17 @@ class ImageHeader:
 
 def max_pixels_limit(max_pixels: int | None = None) -> int:
     """The pixel limit in force: the argument, else ``$RESTORATION_MAX_PIXELS``, else 100 MP (0 = no limit)."""
-    if max_pixels is not None:
-        return int(max_pixels)
-    env = os.environ.get(ENV_MAX_PIXELS)
-    if env:
+    if max_pixels is None:
+        env = os.environ.get(ENV_MAX_PIXELS)
+        if not env:
+            return DEFAULT_MAX_PIXELS
         try:
-            return int(float(env))
-        except ValueError:
+            max_pixels = int(float(env))
+        except (ValueError, OverflowError):
             raise RestorationError(f"{ENV_MAX_PIXELS}={env!r} is not a number") from None
-    return DEFAULT_MAX_PIXELS
+    if int(max_pixels) < 0:
+        raise RestorationError(f"the input pixel limit must be >= 0 (0 = no limit), got {max_pixels}")
+    return int(max_pixels)
 
 
 def _apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:

@@ -27,7 +27,7 @@ def max_output_pixels_limit(max_output_pixels: int | None = None) -> int:
             return DEFAULT_MAX_OUTPUT_PIXELS
         try:
             max_output_pixels = int(float(env))
-        except ValueError:
+        except (ValueError, OverflowError):
             raise RestorationError(f"{ENV_MAX_OUTPUT_PIXELS}={env!r} is not a number") from None
     if int(max_output_pixels) < 0:
         raise RestorationError(f"the output pixel limit must be >= 0 (0 = no limit), got {max_output_pixels}")

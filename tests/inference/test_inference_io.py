@@ -193,3 +193,19 @@ def test_header_is_read_without_limit_and_decoder_limit_is_one_line(tmp_path):
     assert (h.width, h.height, h.format, h.pixels) == (side, side, "PNG", side * side)
     with pytest.raises(RestorationError, match=r"40000x40000 = 1,600,000,000 pixels is over the decoder's limit"):
         read_image(path, max_pixels=0)
+
+
+def test_negative_or_bad_pixel_limits_are_refused(tmp_path, monkeypatch):
+    from restoration.inference.io import max_pixels_limit
+
+    path = write_image(tmp_path / "a.png", np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(RestorationError, match=r"pixel limit must be >= 0"):
+        read_image(path, max_pixels=-1)
+    monkeypatch.setenv(ENV_MAX_PIXELS, "-5")
+    with pytest.raises(RestorationError, match=r"pixel limit must be >= 0"):
+        read_image(path)
+    monkeypatch.setenv(ENV_MAX_PIXELS, "inf")
+    with pytest.raises(RestorationError, match="is not a number"):
+        max_pixels_limit()
+    monkeypatch.setenv(ENV_MAX_PIXELS, "0")
+    assert read_image(path).shape == (4, 4, 3)
