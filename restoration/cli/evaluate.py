@@ -44,6 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-images", type=int, default=None, help="at most N images per group (default: all)")
     p.add_argument("-o", "--output", default=None, help="output folder (default: results/evaluate/<name>)")
     p.add_argument("--save-images", action="store_true", help="also write the model outputs (<output>/images/)")
+    p.add_argument("--grid", type=int, default=0, metavar="N",
+                   help="also write grid.png: a textured crop of N images per group, LQ | bicubic | models | GT "
+                        "(implies --save-images)")
     p.add_argument("--no-baseline", action="store_true", help="skip the bicubic baseline rows")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), default=None,
                    help="compare two results (results.json files or their folders) instead of evaluating")
@@ -81,7 +84,7 @@ def _merge(args: argparse.Namespace) -> dict[str, Any]:
              "lpips": args.lpips, "crop_border": args.crop_border, "device": args.device, "tile": args.tile,
              "max_images": args.max_images, "output": args.output}
     opts.update({k: v for k, v in flags.items() if v is not None})
-    if args.save_images:
+    if args.save_images or args.grid:
         opts["save_images"] = True
     if args.no_baseline:
         opts["baseline"] = False
@@ -144,4 +147,8 @@ def run(args: argparse.Namespace) -> int:
     paths = report.write_all(result, out)
     print(report.to_markdown(result), end="")
     print(f"written: {paths['md']}, {paths['csv'].name}, {paths['json'].name}, {paths['png'].name}")
+    if args.grid:
+        from restoration.evaluation.grid import crop_grid
+
+        print(f"written: {crop_grid(result, out / 'images', out / 'grid.png', per_group=args.grid)}")
     return 0

@@ -57,6 +57,11 @@ def to_markdown(result: dict) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     for metric, reason in result.get("unavailable", {}).items():
         lines.append(f"\n{LABELS.get(metric, metric)}: unavailable ({reason})")
+    timed = [m for m in result.get("models", []) if "seconds_per_mp" in m]
+    if timed:
+        lines += ["", "| model | architecture | s per output MP (wall) | CPU s per output MP |", "|---|---|---|---|"]
+        lines += [f"| {m['name']} | {m['arch']} | {m['seconds_per_mp']:.2f} | {m['cpu_seconds_per_mp']:.2f} |"
+                  for m in timed]
     return "\n".join(lines) + "\n"
 
 

@@ -7,6 +7,7 @@ with random weights.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -154,6 +155,7 @@ def evaluate(model: str | os.PathLike | Sequence[str | os.PathLike], testset: st
         if lpips is None:
             lpips, unavailable = _lpips_models(lpips_nets, up.device)
         hr_cache: dict[str, np.ndarray] = {}
+        wall = cpu = pixels = 0.0
         for e, row in zip(entries, per_image):
             if e["hr"] not in hr_cache:
                 hr_cache.clear()  # manifests are sorted by group; keep memory flat
@@ -164,7 +166,10 @@ def evaluate(model: str | os.PathLike | Sequence[str | os.PathLike], testset: st
             if lq.shape[0] * ts.scale != h or lq.shape[1] * ts.scale != w:
                 raise RestorationError(f"{e['lq']}: {lq.shape[1]}x{lq.shape[0]} times scale {ts.scale} does not "
                                        f"give the HR size {w}x{h}")
+            t_wall, t_cpu = time.perf_counter(), time.process_time()
             sr = up.upscale(lq, outscale=None if up.scale == ts.scale else float(ts.scale))
+            wall, cpu = wall + time.perf_counter() - t_wall, cpu + time.process_time() - t_cpu
+            pixels += sr.shape[0] * sr.shape[1]
             if sr.shape != hr.shape:
                 raise RestorationError(f"{e['lq']}: the output of {label} is {sr.shape[1]}x{sr.shape[0]}, "
                                        f"HR is {w}x{h}")
@@ -177,6 +182,8 @@ def evaluate(model: str | os.PathLike | Sequence[str | os.PathLike], testset: st
             done += 1
             if progress:
                 progress(done, total)
+        # cost of the upscale alone (not metrics or I/O), with the threads this process has
+        described[-1].update(seconds_per_mp=wall / max(pixels, 1) * 1e6, cpu_seconds_per_mp=cpu / max(pixels, 1) * 1e6)
         del up
     methods = labels + ([BASELINE] if baseline else [])
     return {

@@ -182,3 +182,20 @@ def test_several_models_side_by_side_named_after_the_models(setup, tmp_path, mon
     from restoration.evaluation import report
 
     assert report.compare(result, result)["rows"][0]["psnr_y_diff"] == 0  # compare takes each result's first model
+
+
+def test_grid_and_timing(setup):
+    """--grid writes one row per image and group, columns LQ | bicubic | models | GT; results.md times each model."""
+    import cv2
+
+    root, testset, model = setup
+    out = root / "grid_run"
+    assert main(["evaluate", "--model", str(model), str(model), "--testset", str(testset), "-o", str(out),
+                 "--lpips", "--grid", "1", "-q"]) == 0
+    grid = cv2.imread(str(out / "grid.png"))
+    result = json.loads((out / "results.json").read_text())
+    assert [m["seconds_per_mp"] > 0 for m in result["models"]] == [True, True]
+    assert "s per output MP" in (out / "results.md").read_text()
+    cell_w = 64 * 2 + 4  # 64 px crop (the test images are 64 px) at zoom 2, plus the gap
+    assert grid.shape[1] == 5 * cell_w  # LQ, bicubic, two models, GT
+    assert grid.shape[0] == 2 * (18 + 18 + 64 * 2 + 4)  # 2 groups x 1 image: title bar, label bar, crop, gap
