@@ -119,3 +119,30 @@ bench-balancing: setup  ## step-time ratio of every balancer vs EW (Compact, G=5
 reliability-doc: setup
 	RESTORATION_RELIABILITY_DOC=$(CURDIR)/docs/RELIABILITY.md OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} \
 		$(PY) -m pytest -q tests/robustness
+
+# ---------------------------------------------------------------------------------------------- real data and models
+# The offline photo corpus (datasets/corpus/): photographs from Debian wallpaper packages (apt-get download, unpacked
+# with dpkg -x, nothing installed) and the package photos; fixed train/val/test split, 400 px training sub-images.
+.PHONY: data baseline testset results-models
+data: setup assets
+	@test -f datasets/corpus/corpus.json || $(PY) datasets/photo_corpus.py -o datasets/corpus
+
+# compact-x4-baseline: hours of CPU; resumes from its latest training state (experiments/compact_x4_baseline/).
+baseline: data
+	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline.yml --auto_resume
+
+# The held-out test set: the corpus's 5 test photos (512 px centre crops), each degraded by 8 tasks of a bank that
+# nothing trains on (seed 123), plus their clean bicubic downscales.
+TESTSET := datasets/testsets/corpus_test_x4
+testset: data
+	@test -f $(TESTSET)/manifest.json || ( mkdir -p $(dir $(TESTSET)) && \
+		$(VENV)/bin/restoration tasks sample --num 64 --seed 123 --out $(TESTSET)_bank.json --overwrite && \
+		$(PY) datasets/make_testset.py --hr datasets/corpus/HR/test --bank $(TESTSET)_bank.json -o $(TESTSET) \
+			--seed 7 --variants 8 --crop 512 --clean-group -q )
+
+# docs/results/models/: the shipped and imported models side by side with bicubic (PSNR-Y, SSIM-Y, LPIPS-alex/vgg,
+# seconds per output megapixel, crop grid). MODELS="a b" chooses the models.
+MODELS ?= realsr-mtl-compact-x4-cpu realesr-animevideov3-x4 realesrgan-x4plus
+results-models: testset
+	$(VENV)/bin/restoration evaluate --model $(MODELS) --testset $(TESTSET) --lpips alex vgg --grid 1 -q \
+		-o docs/results/models
