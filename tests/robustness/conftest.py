@@ -102,14 +102,33 @@ def cli(capsys):
 
     def run(*argv: str) -> CliResult:
         capsys.readouterr()
+        streams = (sys.stdout, sys.stderr)
         try:
             rc = main([str(a) for a in argv])
         except SystemExit as exc:  # argparse errors
             rc = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            _forget_log_streams(streams)
         cap = capsys.readouterr()
         return CliResult(int(rc), cap.out, cap.err)
 
     return run
+
+
+def _forget_log_streams(streams) -> None:
+    """As if each run were its own process: drop log handlers bound to this run's (captured) stdout/stderr, which
+    close with the test, and let BasicSR set its logger up again on the next run."""
+    import logging
+
+    loggers = [logging.getLogger()] + [lg for lg in logging.Logger.manager.loggerDict.values()
+                                       if isinstance(lg, logging.Logger)]
+    for lg in loggers:
+        for h in list(lg.handlers):
+            if type(h) is logging.StreamHandler and getattr(h, "stream", None) in streams:
+                lg.removeHandler(h)
+    basicsr_logger = sys.modules.get("basicsr.utils.logger")
+    if basicsr_logger is not None:
+        basicsr_logger.initialized_logger.pop("basicsr", None)
 
 
 @pytest.fixture()
