@@ -1,7 +1,10 @@
 """The committed docs/RELIABILITY.md lists exactly the cases of this suite (regenerate: make reliability-doc)."""
 from __future__ import annotations
 
+import os
 import re
+
+import pytest
 
 from robust_cases import DOC, _cell, case_table
 
@@ -23,6 +26,7 @@ def test_case_ids_are_unique_and_enough():
     assert len(ids) >= 60, len(ids)
 
 
+@pytest.mark.skipif(bool(os.environ.get("RESTORATION_RELIABILITY_DOC")), reason="this run rewrites the doc")
 def test_committed_doc_lists_every_case():
     expected = {c.id: (c.surface, _cell(c.problem), _cell(c.outcome)) for _, cases in case_table() for c in cases}
     rows = _doc_rows()
