@@ -8,6 +8,7 @@ import tempfile
 _CACHE = tempfile.mkdtemp(prefix="restoration-tests-cache-")
 os.environ["TORCH_HOME"] = os.path.join(_CACHE, "torch")
 os.environ["XDG_CACHE_HOME"] = os.path.join(_CACHE, "xdg")
+os.environ["RESTORATION_LPIPS_DIR"] = os.path.join(_CACHE, "lpips")  # converted LPIPS backbones
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 

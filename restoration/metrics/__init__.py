@@ -8,11 +8,11 @@ from typing import Any
 
 from restoration.metrics.psnr_ssim import psnr, rgb_to_y, ssim
 
-__all__ = ["LPIPSMetric", "lpips_available", "psnr", "rgb_to_y", "ssim"]
+__all__ = ["LPIPSMetric", "build_lpips", "lpips_available", "psnr", "rgb_to_y", "ssim"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("LPIPSMetric", "lpips_available"):
+    if name in ("LPIPSMetric", "build_lpips", "lpips_available"):
         from restoration.metrics import lpips_metric
 
         return getattr(lpips_metric, name)

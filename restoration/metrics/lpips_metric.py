@@ -1,25 +1,31 @@
 """LPIPS through the unmodified ``lpips`` package, refusing to run without the real backbone weights.
 
-``lpips.LPIPS`` silently falls back to nothing sensible: without network access torchvision raises a URLError deep
-inside, and ``pnet_rand=True`` yields meaningless distances. So we check that the ImageNet backbone checkpoint is
-on disk *before* building the model and raise a RestorationError that says how to get it otherwise.
+``lpips.LPIPS`` would download its ImageNet trunk through torchvision into the shared torch hub cache, and with
+``pnet_rand=True`` it yields meaningless distances. So :func:`build_lpips` checks that the backbone weights are on
+disk first (:mod:`restoration.metrics.lpips_assets`: our own cache, or torchvision's own download), builds the
+model with a random trunk (no download; the linear heads ship inside the lpips package) and loads the real trunk
+weights into it, strictly.
 """
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
+import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from restoration.errors import RestorationError
 from restoration.metrics import lpips_assets
 
+if TYPE_CHECKING:
+    import torch
+
 
 def lpips_available(net: str = "alex") -> tuple[bool, str]:
     """(available, reason) for LPIPS-``net`` without building anything."""
     try:
-        import importlib.util
-
         if importlib.util.find_spec("lpips") is None:
             return False, "the lpips package is not installed"
     except (ImportError, ValueError):
@@ -27,32 +33,52 @@ def lpips_available(net: str = "alex") -> tuple[bool, str]:
     return lpips_assets.status(net)
 
 
+def _trunk_state(trunk: torch.nn.Module, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """lpips keeps torchvision's ``features[i]`` as ``slice<n>.<i>``: rename the feature weights to match."""
+    state = {}
+    for slice_name, block in trunk.named_children():
+        for index, layer in block.named_children():
+            for param, _ in layer.named_parameters(recurse=False):
+                state[f"{slice_name}.{index}.{param}"] = features[f"features.{index}.{param}"]
+    return state
+
+
+def build_lpips(net: str = "alex") -> torch.nn.Module:
+    """``lpips.LPIPS`` (v0.1 heads) with the real ImageNet trunk for ``net``, in eval mode, trunk frozen."""
+    bb = lpips_assets.backbone(net)
+    ok, reason = lpips_available(bb.lpips_name)
+    if not ok:
+        raise RestorationError(f"LPIPS-{bb.lpips_name} unavailable: {reason}")
+    try:
+        features = lpips_assets.feature_state(bb.lpips_name)  # before building: a bad file fails fast
+    except RestorationError as exc:
+        raise RestorationError(f"LPIPS-{bb.lpips_name} could not load its weights: {exc}") from None
+    import lpips
+
+    # lpips prints its set-up chatter and torchvision warns about the legacy `pretrained` argument.
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = lpips.LPIPS(pretrained=True, net=bb.lpips_name, pnet_rand=True, verbose=False)
+    try:
+        model.net.load_state_dict(_trunk_state(model.net, features), strict=True)
+    except (KeyError, RuntimeError) as exc:  # an lpips release that slices the trunk differently
+        raise RestorationError(f"LPIPS-{bb.lpips_name}: backbone weights do not fit lpips' trunk ({exc})") from None
+    for p in model.net.parameters():
+        p.requires_grad_(False)
+    return model.eval()
+
+
 class LPIPSMetric:
     """Learned perceptual distance (lower is closer) between two RGB uint8 images of the same size."""
 
     def __init__(self, net: str = "alex", device: str = "cpu") -> None:
-        bb = lpips_assets.backbone(net)
-        ok, reason = lpips_available(bb.lpips_name)
-        if not ok:
-            raise RestorationError(f"LPIPS-{bb.lpips_name} unavailable: {reason}")
         import torch
-        import lpips
 
-        self.net = bb.lpips_name
+        self.net = lpips_assets.backbone(net).lpips_name
         self.device = torch.device(device)
-        # lpips prints its set-up chatter and torchvision warns about the legacy `pretrained` argument.
-        with contextlib.redirect_stdout(io.StringIO()):
-            import warnings
+        self._model = build_lpips(self.net).to(self.device)
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                try:
-                    model = lpips.LPIPS(net=self.net, verbose=False)
-                except Exception as exc:  # a corrupt/foreign checkpoint, or torchvision trying to download
-                    raise RestorationError(f"LPIPS-{self.net} could not load its weights: {exc}") from exc
-        self._model = model.to(self.device).eval()
-
-    def to_tensor(self, img: np.ndarray):
+    def to_tensor(self, img: np.ndarray) -> torch.Tensor:
         """HxWx3 uint8 RGB -> 1x3xHxW float in [-1, 1] (LPIPS's input convention)."""
         import torch
 
@@ -64,7 +90,7 @@ class LPIPSMetric:
         t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)[None].float()
         return (t / 127.5 - 1.0).to(self.device)
 
-    def distance_tensor(self, a, b) -> float:
+    def distance_tensor(self, a: torch.Tensor, b: torch.Tensor) -> float:
         """Distance between two Bx3xHxW tensors already scaled to [-1, 1]."""
         import torch
 

@@ -71,6 +71,7 @@ def test_table_has_a_row_per_group(setup, capsys):
 def test_lpips_column_unavailable_with_reason(setup, tmp_path, monkeypatch, capsys):
     root, testset, model = setup
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-weights"))
+    monkeypatch.setenv("RESTORATION_LPIPS_DIR", str(tmp_path / "no-lpips-cache"))
     out = tmp_path / "res"
     assert main(["evaluate", "--model", str(model), "--testset", str(testset), "-o", str(out), "--lpips", "vgg",
                  "--groups", "g_heavy", "--max-images", "1", "--no-baseline", "-q"]) == 0
@@ -123,7 +124,7 @@ def test_lpips_column_with_real_weights(setup, tmp_path):
     from restoration.metrics import LPIPSMetric, lpips_assets
 
     root, testset, model = setup
-    lpips_assets.install("alex")  # into the temporary TORCH_HOME of tests/conftest.py
+    lpips_assets.install("alex")  # into the temporary RESTORATION_LPIPS_DIR of tests/conftest.py
     out = tmp_path / "res"
     assert main(["evaluate", "--model", str(model), "--testset", str(testset), "-o", str(out), "--lpips", "alex",
                  "--groups", "g_light", "--max-images", "1", "-q"]) == 0

@@ -43,6 +43,7 @@ def test_json_matches_library_functions(capsys, photos, tmp_path):
 
 def test_missing_weights_give_null_with_reason(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-weights"))
+    monkeypatch.setenv("RESTORATION_LPIPS_DIR", str(tmp_path / "no-lpips-cache"))
     code, out, _ = _run(capsys, EXAMPLES / "ex_ref.png", EXAMPLES / "ex_p0.png")
     assert code == 0
     d = json.loads(out)
@@ -56,7 +57,7 @@ def test_missing_weights_give_null_with_reason(capsys, tmp_path, monkeypatch):
 def test_lpips_values_with_converted_weights(capsys):
     from restoration.metrics import lpips_assets
 
-    lpips_assets.install("alex")  # into the temporary TORCH_HOME of tests/conftest.py
+    lpips_assets.install("alex")  # into the temporary RESTORATION_LPIPS_DIR of tests/conftest.py
     code, out, _ = _run(capsys, EXAMPLES / "ex_ref.png", EXAMPLES / "ex_p1.png")
     d = json.loads(out)
     assert abs(d["lpips_alex"] - 0.138) < 1e-3
