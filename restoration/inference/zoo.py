@@ -7,7 +7,8 @@ Manifest format (schema 1), the same in both folders::
                          "description": "...", "trained_on": "...", "metrics": {"...": 0.0},
                          "source": "...", "licence": "...", "source_sha256": "..."}}}
 
-Shipped models live in ``$RESTORATION_MODELS_DIR`` when set, otherwise ``pretrained/`` next to the package.
+Shipped models live in ``$RESTORATION_MODELS_DIR`` when set, otherwise in ``pretrained/`` (installed as the package
+data ``restoration/pretrained/``; next to the package in a source checkout).
 Imported models (``restoration models import``, ``make assets``) live in the user's models folder,
 ``$RESTORATION_USER_MODELS_DIR`` or ``${XDG_CACHE_HOME:-~/.cache}/restoration/models``, never in the repository.
 The user folder's ``default`` overrides the shipped default. Real-ESRGAN's own model names are accepted as aliases.
@@ -56,13 +57,20 @@ class ModelInfo:
 
 
 def models_dir(models_dir: str | os.PathLike | None = None) -> Path:
-    """Where the manifest lives: the argument, else ``$RESTORATION_MODELS_DIR``, else ``<repo>/pretrained``."""
+    """Where the manifest lives: the argument, else ``$RESTORATION_MODELS_DIR``, else the shipped models.
+
+    Those are the package data ``restoration/pretrained/`` in a wheel or ``pip install .`` (setup.py maps the
+    repository's ``pretrained/`` there), and ``<repo>/pretrained`` in a source checkout or an editable install."""
     if models_dir is not None:
         return Path(models_dir)
     env = os.environ.get(ENV_DIR)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "pretrained"
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "pretrained"
+    if (installed / MANIFEST).is_file():
+        return installed
+    return package.parent / "pretrained"
 
 
 def user_models_dir(user_dir: str | os.PathLike | None = None) -> Path:

@@ -150,3 +150,22 @@ def test_user_models_dir_default_and_env(tmp_path, monkeypatch):
     assert user_models_dir() == tmp_path / "xdg" / "restoration" / "models"
     monkeypatch.setenv("RESTORATION_USER_MODELS_DIR", str(tmp_path / "u"))
     assert user_models_dir() == tmp_path / "u"
+
+
+def test_models_dir_prefers_package_data_then_the_checkout(tmp_path, monkeypatch):
+    """A wheel installs the shipped models as restoration/pretrained/; a checkout keeps them beside the package."""
+    from pathlib import Path
+
+    from restoration.inference import zoo
+
+    monkeypatch.delenv("RESTORATION_MODELS_DIR", raising=False)
+    assert models_dir() == Path(zoo.__file__).resolve().parents[2] / "pretrained"  # this checkout
+    fake = tmp_path / "site" / "restoration" / "inference" / "zoo.py"
+    monkeypatch.setattr(zoo, "__file__", str(fake))
+    assert models_dir() == tmp_path / "site" / "pretrained"  # no package data: the checkout layout
+    packaged = tmp_path / "site" / "restoration" / "pretrained"
+    packaged.mkdir(parents=True)
+    (packaged / "manifest.json").write_text("{}")
+    assert models_dir() == packaged
+    monkeypatch.setenv("RESTORATION_MODELS_DIR", str(tmp_path / "env"))
+    assert models_dir() == tmp_path / "env" and models_dir(tmp_path / "arg") == tmp_path / "arg"
