@@ -81,30 +81,33 @@ test-browser: setup
 		tests/app/test_demo_browser.py
 
 # TGSR task-competition pipeline at CPU scale on the offline photos: a short baseline (cpu_tiny.yml, 300 iterations)
-# -> Step A probe -> Step B grouping -> Step C TG fine-tune -> report. Every step resumes where it stopped.
-# One thread by default: these toy networks do not gain from more, and a busy machine loses a lot to oversubscription.
+# -> Step A probe -> Step B grouping -> Step C TG fine-tune -> report (bicubic vs baseline vs TG per group, crops, a
+# warning for a model below bicubic). Every step resumes where it stopped. Each step picks its torch threads itself
+# (restoration/job_threads.py: one per idle core, so a busy machine is not oversubscribed; OMP_NUM_THREADS wins).
 TINY_TASKS := experiments/tasks/cpu_tiny
-TINY_ENV := OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1}
 pipeline-tiny: setup
-	@test -f experiments/tg_cpu_tiny_baseline/models/net_g_latest.pth || $(TINY_ENV) $(VENV)/bin/restoration train \
-		-opt options/train/cpu_tiny.yml --force_yml name=tg_cpu_tiny_baseline train:total_iter=300 datasets:train:gt_size=80 \
-		"train:scheduler:milestones=[200]" val:val_freq=300 logger:save_checkpoint_freq=300
-	$(TINY_ENV) $(VENV)/bin/restoration tasks probe -opt options/tasks/probe_cpu_tiny.yml --resume
-	$(TINY_ENV) $(VENV)/bin/restoration tasks group -opt options/tasks/group_cpu_tiny.yml --resume
-	@test -f experiments/tg_cpu_tiny_x4/models/net_g_latest.pth || $(TINY_ENV) $(VENV)/bin/restoration train \
+	@test -f experiments/tg_cpu_tiny_baseline/models/net_g_latest.pth || $(VENV)/bin/restoration train \
+		-opt options/train/cpu_tiny.yml --auto_resume --force_yml name=tg_cpu_tiny_baseline train:total_iter=300 \
+		datasets:train:gt_size=80 "train:scheduler:milestones=[200]" val:val_freq=300 logger:save_checkpoint_freq=300
+	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_cpu_tiny.yml --resume
+	$(VENV)/bin/restoration tasks group -opt options/tasks/group_cpu_tiny.yml --resume
+	@test -f experiments/tg_cpu_tiny_x4/models/net_g_latest.pth || $(VENV)/bin/restoration train \
 		-opt options/train/tg_cpu_tiny.yml --auto_resume
-	$(TINY_ENV) $(VENV)/bin/restoration tasks report --bank $(TINY_TASKS)/bank_grouped.json --out $(TINY_TASKS)/report --resume
-	@echo "grouped bank: $(TINY_TASKS)/bank_grouped.json; report: $(TINY_TASKS)/report/report.md;" \
-		"TG model: experiments/tg_cpu_tiny_x4/models/net_g_latest.pth"
+	$(VENV)/bin/restoration tasks report --bank $(TINY_TASKS)/bank_grouped.json --out $(TINY_TASKS)/report \
+		--resume --model baseline=experiments/tg_cpu_tiny_baseline/models/net_g_latest.pth \
+		--model tg=experiments/tg_cpu_tiny_x4/models/net_g_latest.pth
+	@echo "grouped bank: $(TINY_TASKS)/bank_grouped.json; report (bicubic vs baseline vs TG per group, crops):" \
+		"$(TINY_TASKS)/report/report.md; TG model: experiments/tg_cpu_tiny_x4/models/net_g_latest.pth"
 
 .PHONY: bench-degradation
 bench-degradation: setup  ## degrade() vs the basicsr Real-ESRGAN reference path, samples/s
 	$(PY) bench/degradation.py
 
-# Tiny real-SR training on the offline photos (CPU, minutes): experiments/cpu_tiny_x4/ (continues it when present).
+# Tiny real-SR training on the offline photos (about 3-4 minutes on 2 busy cores, README): experiments/cpu_tiny_x4/
+# (continues it when present; a folder left by a failed start is simply reused).
 .PHONY: train-tiny bench-train
 train-tiny: setup
-	$(VENV)/bin/restoration train -opt options/train/cpu_tiny.yml $(if $(wildcard experiments/cpu_tiny_x4),--auto_resume,)
+	$(VENV)/bin/restoration train -opt options/train/cpu_tiny.yml --auto_resume
 
 bench-train: setup  ## training iterations/s and the share of step time in LQ synthesis
 	$(PY) bench/train_step.py

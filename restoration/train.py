@@ -171,11 +171,12 @@ def train_pipeline(opt: dict, resume: dict | None, opt_path: str | None = None, 
     if opt["logger"].get("use_tb_logger") and rank == 0 and "debug" not in opt["name"]:
         tb_logger = init_tb_logger(log_dir=str(exp / "tb_logger"))
 
-    from restoration.threads import choose_threads, torch_threads
+    from restoration.job_threads import job_threads
+    from restoration.threads import torch_threads
 
     workers = int(opt["datasets"]["train"].get("num_worker_per_gpu", 0) or 0)
     local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if opt["dist"] else 1
-    threads, why = choose_threads(opt.get("num_threads", "auto"), workers=workers, local_ranks=local_ranks)
+    threads, why = job_threads(opt.get("num_threads", "auto"), workers=workers, local_ranks=local_ranks)
     logger.info(f"Torch threads: {threads} ({why}); OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
     try:
         with torch_threads(threads):

@@ -340,3 +340,17 @@ def test_plot_command_redraws_the_curves(tmp_path, capsys, monkeypatch):
     assert cli_main(["plot", "p"]) == 0 and (exp / "curves.png").stat().st_size > 1000
     assert cli_main(["plot", "nothing"]) == 2
     assert "curves.jsonl does not exist" in capsys.readouterr().err
+
+
+def test_restoration_train_asks_openmp_to_sleep_before_torch_loads(monkeypatch):
+    """Spinning OpenMP threads make a second thread 4-15x slower on a busy 2-core machine (measured)."""
+    import argparse
+
+    import restoration.train as train_module
+    from restoration.cli import train as cli_train
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    seen = {}
+    monkeypatch.setattr(train_module, "run", lambda args: seen.setdefault("policy", os.environ.get("OMP_WAIT_POLICY")))
+    cli_train.run(argparse.Namespace())
+    assert seen["policy"] == "PASSIVE"

@@ -19,6 +19,22 @@ def _bar(desc: str, total: int, initial: int = 0, unit: str = "it"):
     return Progress(desc, total, initial, unit, stream=sys.stderr)
 
 
+def threaded(action):
+    """Run a task action with the thread count a training job would take (fewer on a busy machine)."""
+    def run(args: argparse.Namespace) -> int:
+        from restoration.threads import prefer_passive_wait
+
+        prefer_passive_wait()  # before torch loads
+        from restoration.job_threads import job_threads
+        from restoration.threads import torch_threads
+
+        with torch_threads(job_threads("auto")[0]):
+            return action(args)
+
+    run.__name__ = action.__name__
+    return run
+
+
 def _overrides(args: argparse.Namespace) -> dict:
     out = {}
     if getattr(args, "model", None):
@@ -147,7 +163,7 @@ def register(subparsers) -> None:
                    help="override probe.execution (auto: time both on the first chunk)")
     p.add_argument("--model", default=None, help="override the option file's model")
     p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N")
-    p.set_defaults(_task_run=_probe)
+    p.set_defaults(_task_run=threaded(_probe))
 
     g = subparsers.add_parser("group", help="Step B: group the unsatisfactory tasks by PSNR gain (PIS)",
                               description="Fine-tune on the unsatisfactory tasks jointly, score each task's PSNR-Y "
@@ -157,7 +173,7 @@ def register(subparsers) -> None:
     g.add_argument("--overwrite", action="store_true", help="replace an existing grouped bank")
     g.add_argument("--model", default=None, help="override the option file's model")
     g.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N")
-    g.set_defaults(_task_run=_group)
+    g.set_defaults(_task_run=threaded(_group))
 
     r = subparsers.add_parser("report", help="figure + Markdown/JSON summary of a grouped task bank")
     r.add_argument("--bank", required=True, help="task bank written by 'restoration tasks group'")
@@ -171,4 +187,4 @@ def register(subparsers) -> None:
     r.add_argument("--val-size", type=int, default=128, help="held-out GT crop size for --model (default: 128)")
     r.add_argument("--tasks-per-group", type=int, default=8, help="tasks scored per group for --model (default: 8)")
     r.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (for --model)")
-    r.set_defaults(_task_run=_report)
+    r.set_defaults(_task_run=threaded(_report))

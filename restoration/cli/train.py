@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from restoration.threads import prefer_passive_wait
+
+    prefer_passive_wait()  # before torch loads: OpenMP threads sleep instead of spinning while they wait
     from restoration.train import run as train_run
 
     return train_run(args)
