@@ -19,6 +19,7 @@ from torch.nn import functional as F
 
 from restoration.degradations.blur import blur_many
 from restoration.degradations.jpeg import jpeg as _jpeg_codec
+from restoration.degradations.space import space_from_any
 from restoration.degradations.task import DegradationTask, Noise
 from restoration.errors import RestorationError
 
@@ -150,8 +151,6 @@ def resolve_tasks(tasks, batch: int, bank=None) -> list[DegradationTask]:
 
 def random_tasks(n: int, generator: torch.Generator | None = None, space=None) -> list[DegradationTask]:
     """``n`` fresh tasks (group G0) from ``space``, seeded by one draw from ``generator`` (reproducible)."""
-    from restoration.degradations.space import space_from_any
-
     device = generator.device if generator is not None else torch.device("cpu")
     seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=device).item())
     return space_from_any(space).sample_many(n, np.random.default_rng(seed))

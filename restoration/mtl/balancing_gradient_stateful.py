@@ -1,7 +1,7 @@
 """Gradient-aggregation balancers that need more than a function of the normalised Gramian: a solved problem
 with its own scale (CAGrad's ball, Nash-MTL's fixed update norm), per-key state (Nash-MTL's warm start, GradVac's
-targets) or per-coordinate masks (GradDrop). See :mod:`restoration.mtl.balancing_gradient` for the common base
-and for why each method is ours or torchjd's."""
+targets) or per-coordinate masks (GradDrop). See :mod:`restoration.mtl.balancing_gradient_base` for the common
+base and :mod:`restoration.mtl.balancing_gradient` for why each method is ours or torchjd's."""
 from __future__ import annotations
 
 import warnings
@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from restoration.mtl import balancing_solvers as solve
-from restoration.mtl.balancing_gradient import GradientBalancer, _np, _weights
+from restoration.mtl.balancing_gradient_base import GradientBalancer, _np, _weights
 
 
 class CAGrad(GradientBalancer):

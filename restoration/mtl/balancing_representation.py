@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from restoration.errors import OptionError
-from restoration.mtl.balancing import all_reduce_
+from restoration.mtl.balancing_base import all_reduce_
 
 LEVELS = ("parameters", "representation")
 

@@ -17,7 +17,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from restoration.mtl.balancing import Balancer, all_reduce_, sync_grads
+from restoration.mtl.balancing_base import Balancer, all_reduce_, sync_grads
 
 
 class KeyAdam:
