@@ -10,7 +10,8 @@ BUDGET_US = 100_000
 
 def _import_restoration() -> tuple[int, list[str]]:
     """(cumulative import time of ``restoration`` in µs, heavy modules loaded) in a fresh interpreter."""
-    code = "import sys, restoration; print(','.join(m for m in ('torch', 'numpy', 'basicsr', 'lpips') if m in sys.modules))"
+    heavy = "('torch', 'numpy', 'basicsr', 'lpips')"
+    code = f"import sys, restoration; print(','.join(m for m in {heavy} if m in sys.modules))"
     proc = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True,
                           check=True)
     line = next(ln for ln in proc.stderr.splitlines() if ln.rstrip().endswith("| restoration"))

@@ -6,12 +6,15 @@ torch: ``degrade`` loads on first use.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from restoration.degradations.bank import TaskBank
 from restoration.degradations.kernels import BLUR_TYPES, KERNEL_KINDS, Kernel, kernel_array
 from restoration.degradations.space import DegradationSpace
 from restoration.degradations.task import DegradationTask, Noise, Resize
+
+if TYPE_CHECKING:  # resolved lazily by __getattr__ (it imports torch)
+    from restoration.degradations.pipeline import degrade
 
 __all__ = [
     "BLUR_TYPES",

@@ -18,7 +18,6 @@ from torch.nn import functional as F
 from restoration.degradations.kernels import Kernel, kernel_vector, kernel_view
 from restoration.errors import RestorationError
 
-
 SEPARABLE_MIN_SIZE = 13
 STRIP_CHANNELS = 24  # cut few-channel images into strips until a canvas has about this many channels
 STRIP_MIN_ROWS = 48  # ... but never into strips shorter than this
@@ -204,5 +203,6 @@ def blur_many(items: list[torch.Tensor], kernels: Sequence[Kernel], step: str = 
     for i in sorted(fft):
         out[i].append(_fft_blur(items[i], kernels[i]))
     for pc, y in zip(pieces, results):
+        assert y is not None  # every piece is in exactly one bucket
         out[pc.item].append(y)  # strips come in order, top to bottom
     return [parts[0] if len(parts) == 1 else torch.cat(parts, dim=2) for parts in out]

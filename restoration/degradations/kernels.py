@@ -53,7 +53,8 @@ class Kernel:
                 raise RestorationError(f"sinc cut-off omega must be in (0, pi], got {self.omega!r}")
         else:
             if self.sigma_x <= 0 or self.sigma_y <= 0:
-                raise RestorationError(f"{self.kind} kernel needs sigma_x, sigma_y > 0, got {self.sigma_x}, {self.sigma_y}")
+                raise RestorationError(
+                    f"{self.kind} kernel needs sigma_x, sigma_y > 0, got {self.sigma_x}, {self.sigma_y}")
             if self.beta <= 0:
                 raise RestorationError(f"{self.kind} kernel needs beta > 0, got {self.beta}")
 

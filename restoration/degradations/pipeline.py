@@ -33,6 +33,8 @@ def _resize(x: torch.Tensor, size: tuple[int, int] | None, factor: float | None,
             raise RestorationError(f"the {step} step would shrink the image to {size[0]}x{size[1]} px; "
                                    "use larger GT images")
         return F.interpolate(x, size=size, mode=mode)
+    if factor is None:
+        raise ValueError("_resize needs a size or a factor")
     h, w = x.shape[-2:]
     if math.floor(h * factor) < 1 or math.floor(w * factor) < 1:
         raise RestorationError(f"the {step} step (x{factor}) would shrink a {h}x{w} image to nothing; "
@@ -208,14 +210,15 @@ class _Rows:
     """Batch rows of one task group: a slice when they are consecutive (no copy), else an index tensor."""
 
     def __init__(self, rows: list[int], device: torch.device) -> None:
-        self.slice = slice(rows[0], rows[-1] + 1) if rows == list(range(rows[0], rows[-1] + 1)) else None
-        self.index = None if self.slice is not None else torch.tensor(rows, device=device)
+        self.slice = slice(rows[0], rows[-1] + 1)
+        consecutive = rows == list(range(rows[0], rows[-1] + 1))
+        self.index = None if consecutive else torch.tensor(rows, device=device)
 
     def take(self, x: torch.Tensor) -> torch.Tensor:
-        return x[self.slice] if self.slice is not None else x.index_select(0, self.index)
+        return x[self.slice] if self.index is None else x.index_select(0, self.index)
 
     def put(self, out: torch.Tensor, value: torch.Tensor) -> None:
-        if self.slice is not None:
+        if self.index is None:
             out[self.slice] = value
         else:
             out.index_copy_(0, self.index, value)
@@ -241,9 +244,9 @@ def _run(x: torch.Tensor, tasks: list[DegradationTask], gen: torch.Generator | N
     parts = _jpeg(parts, [t.jpeg1 for t in keys])
 
     # 2nd stage: optional blur, resize relative to the final LR size, noise
-    blurred = [gi for gi, t in enumerate(keys) if t.blur2 is not None]
-    for gi, y in zip(blurred, blur_many([parts[gi] for gi in blurred], [keys[gi].blur2 for gi in blurred],
-                                          "second blur")):
+    blurred = [(gi, t.blur2) for gi, t in enumerate(keys) if t.blur2 is not None]
+    for (gi, _), y in zip(blurred, blur_many([parts[gi] for gi, _ in blurred], [k for _, k in blurred],
+                                               "second blur")):
         parts[gi] = y
     with _small_ops(device):
         for gi, t in enumerate(keys):
@@ -257,9 +260,8 @@ def _run(x: torch.Tensor, tasks: list[DegradationTask], gen: torch.Generator | N
     lr = (H // scale, W // scale)
     with _small_ops(device):
         parts = [_resize(parts[gi], lr, None, t.final_mode, "final resize") for gi, t in enumerate(keys)]
-    sinc = [gi for gi, t in enumerate(keys) if t.final_sinc is not None]
-    for gi, y in zip(sinc, blur_many([parts[gi] for gi in sinc], [keys[gi].final_sinc for gi in sinc],
-                                       "final sinc")):
+    sinc = [(gi, t.final_sinc) for gi, t in enumerate(keys) if t.final_sinc is not None]
+    for (gi, _), y in zip(sinc, blur_many([parts[gi] for gi, _ in sinc], [k for _, k in sinc], "final sinc")):
         parts[gi] = y
     early = [gi for gi, t in enumerate(keys) if t.final_order == "resize_sinc_jpeg"]
     for gi, y in zip(early, _jpeg([torch.clamp(parts[gi], 0, 1) for gi in early], [keys[gi].jpeg2 for gi in early])):

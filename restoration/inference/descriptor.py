@@ -65,9 +65,10 @@ class ModelDescriptor:
         kwargs = {k: v for k, v in dict(arch_kwargs).items() if k != "type"}
         unknown = sorted(set(kwargs) - set(allowed))
         if unknown:
-            raise RestorationError(f"{arch} does not take argument(s) {', '.join(unknown)}; it takes {', '.join(allowed)}")
+            raise RestorationError(
+                f"{arch} does not take argument(s) {', '.join(unknown)}; it takes {', '.join(allowed)}")
         if scale is None:
-            scale = kwargs.get(scale_key, 4)
+            scale = int(kwargs.get(scale_key, 4))
         if scale_key in kwargs and int(kwargs[scale_key]) != int(scale):
             raise RestorationError(f"scale {scale} disagrees with {arch} argument {scale_key}={kwargs[scale_key]}")
         kwargs[scale_key] = int(scale)

@@ -15,9 +15,18 @@ from restoration.atomic import atomic_path
 from restoration.errors import RestorationError
 from restoration.hashing import sha256_file
 from restoration.inference.descriptor import ARCHS, ModelDescriptor, canonical_arch
-from restoration.inference.weights import (CHECKPOINT_KEYS, INFERENCE_KEYS, PTH_EXT, SAFETENSORS_EXT, TRAINING_KEYS,
-                                           check_finite, describe_weights, detect_arch, read_weights,
-                                           unwrap_state_dict)
+from restoration.inference.weights import (
+    CHECKPOINT_KEYS,
+    INFERENCE_KEYS,
+    PTH_EXT,
+    SAFETENSORS_EXT,
+    TRAINING_KEYS,
+    check_finite,
+    describe_weights,
+    detect_arch,
+    read_weights,
+    unwrap_state_dict,
+)
 from restoration.inference.zoo import resolve_model
 
 
@@ -106,6 +115,6 @@ def save_model(
     return path
 
 
-__all__ = ["ARCHS", "CHECKPOINT_KEYS", "INFERENCE_KEYS", "PTH_EXT", "SAFETENSORS_EXT", "TRAINING_KEYS", "canonical_arch",
-           "check_finite", "describe_weights", "detect_arch", "load_model", "read_weights", "save_model", "sha256_file",
-           "unwrap_state_dict"]
+__all__ = ["ARCHS", "CHECKPOINT_KEYS", "INFERENCE_KEYS", "PTH_EXT", "SAFETENSORS_EXT", "TRAINING_KEYS",
+           "canonical_arch", "check_finite", "describe_weights", "detect_arch", "load_model", "read_weights",
+           "save_model", "sha256_file", "unwrap_state_dict"]

@@ -63,14 +63,16 @@ def detect_arch(state: Mapping[str, Any], source: str = "the file") -> ModelDesc
         if "body.1.weight" not in state:
             raise RestorationError(
                 f"{source}: looks like SRVGGNetCompact without PReLU weights; relu and leaky-relu variants cannot be "
-                "told apart from the weights alone: save it as .safetensors with its arch options (restoration export --opt)"
+                "told apart from the weights alone: save it as .safetensors with its arch options "
+                "(restoration export --opt)"
             )
         num_conv = (last - 2) // 2
         out_flat = int(state[f"body.{last}.weight"].shape[0])
         num_out = num_in
         scale = int(round((out_flat / num_out) ** 0.5))
         if scale * scale * num_out != out_flat:
-            raise RestorationError(f"{source}: SRVGGNetCompact last conv has {out_flat} channels, not num_out_ch*scale^2")
+            raise RestorationError(
+                f"{source}: SRVGGNetCompact last conv has {out_flat} channels, not num_out_ch*scale^2")
         kwargs = dict(num_in_ch=num_in, num_out_ch=num_out, num_feat=num_feat, num_conv=num_conv, upscale=scale,
                       act_type="prelu")
         return ModelDescriptor.create("SRVGGNetCompact", kwargs)
@@ -110,8 +112,8 @@ def read_weights(path: str | os.PathLike) -> tuple[dict, dict[str, str]]:
     if path.stat().st_size == 0:
         raise RestorationError(f"model file is empty: {path}")
     if path.suffix.lower() in SAFETENSORS_EXT:
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file, safe_open
+        from safetensors import SafetensorError, safe_open
+        from safetensors.torch import load_file
 
         try:
             with safe_open(str(path), framework="pt") as f:

@@ -30,13 +30,17 @@ def hub_checkpoint(name: str):
 class VGGFeatures(nn.Module):
     """Frozen torchvision VGG ``features`` cut after the last requested layer (BasicSR layer names)."""
 
+    mean: torch.Tensor  # buffers, declared for the type checker
+    std: torch.Tensor
+
     def __init__(self, vgg_type: str, layers: list[str], use_input_norm: bool = True, range_norm: bool = False):
         super().__init__()
         import torchvision
         from basicsr.archs.vgg_arch import NAMES
 
         if vgg_type not in CHECKPOINTS:
-            raise OptionError(f"train.perceptual_opt.vgg_type: {vgg_type!r} is not supported ({', '.join(CHECKPOINTS)})")
+            raise OptionError(
+                f"train.perceptual_opt.vgg_type: {vgg_type!r} is not supported ({', '.join(CHECKPOINTS)})")
         names = NAMES[vgg_type]
         bad = [n for n in layers if n not in names]
         if bad:

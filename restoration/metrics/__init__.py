@@ -4,9 +4,12 @@ Importing this package loads numpy only; cv2 loads with SSIM, torch and lpips wi
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from restoration.metrics.psnr_ssim import psnr, rgb_to_y, ssim
+
+if TYPE_CHECKING:  # resolved lazily by __getattr__ (they import torch)
+    from restoration.metrics.lpips_metric import LPIPSMetric, build_lpips, lpips_available
 
 __all__ = ["LPIPSMetric", "build_lpips", "lpips_available", "psnr", "rgb_to_y", "ssim"]
 

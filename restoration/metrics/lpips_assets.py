@@ -18,6 +18,7 @@ Command line: ``python -m restoration.metrics.lpips_assets [--cache-dir DIR] [--
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import pickle
@@ -112,10 +113,10 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
             return np.dtype
         if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name == "_reconstruct":
             try:
-                from numpy._core.multiarray import _reconstruct  # numpy >= 2
+                multiarray = importlib.import_module("numpy._core.multiarray")  # numpy >= 2
             except ImportError:  # pragma: no cover - numpy 1.x
-                from numpy.core.multiarray import _reconstruct
-            return _reconstruct
+                multiarray = importlib.import_module("numpy.core.multiarray")
+            return multiarray._reconstruct
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only numpy arrays are allowed")
 
 

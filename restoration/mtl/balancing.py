@@ -25,9 +25,19 @@ from __future__ import annotations
 
 from restoration.errors import OptionError
 from restoration.mtl import balancing_famo, balancing_gradient, balancing_weighting
-from restoration.mtl.balancing_base import (DEFAULT_MAX_TASKS, OVER_CHOICES, Balancer, MeanBalancer, all_reduce_,
-                                            batch_keys, global_stats, log_scalars, num_keys_for, reduce_losses,
-                                            sync_grads)
+from restoration.mtl.balancing_base import (
+    DEFAULT_MAX_TASKS,
+    OVER_CHOICES,
+    Balancer,
+    MeanBalancer,
+    all_reduce_,
+    batch_keys,
+    global_stats,
+    log_scalars,
+    num_keys_for,
+    reduce_losses,
+    sync_grads,
+)
 
 __all__ = ["ALIASES", "DEFAULT_MAX_TASKS", "OVER_CHOICES", "Balancer", "MeanBalancer", "all_reduce_",
            "available_balancers", "batch_keys", "build_balancer", "global_stats", "log_scalars", "num_keys_for",

@@ -73,7 +73,9 @@ class FAMO(WeightingBalancer):
                    counts_before: Tensor | None = None) -> None:
         if self.prev is None:
             raise RuntimeError("famo: after_step called before backward")
-        if sums_before is not None:  # a subset of the batch: its own losses before the step
+        if (sums_before is None) != (counts_before is None):
+            raise TypeError("famo: after_step takes sums_before and counts_before together")
+        if sums_before is not None and counts_before is not None:  # a subset of the batch: its losses before the step
             before, _, present = self._means(sums_before.detach(), counts_before)
             self.prev, self.prev_present = self._d(before).clamp_min(float(self.opt["eps"])), present.cpu()
         losses, _, present = self._means(sums_after.detach(), counts_after)
@@ -86,11 +88,14 @@ class FAMO(WeightingBalancer):
         return super()._weighted_step(sums, losses, gcnt, present, shared_params)
 
     def _xi_step(self, losses: Tensor, present: Tensor) -> None:
-        p = self.prev_present & present.cpu()
+        prev, prev_present = self.prev, self.prev_present
+        if prev is None or prev_present is None:
+            raise RuntimeError("famo: no losses of a previous step to compare with")
+        p = prev_present & present.cpu()
         if bool(p.any()):
             after = self._d(losses).clamp_min(float(self.opt["eps"]))
             delta = torch.zeros_like(self.xi)
-            delta[p] = torch.log(self.prev[p]) - torch.log(after[p])
+            delta[p] = torch.log(prev[p]) - torch.log(after[p])
             z = _masked_softmax(self.xi, p)
             grad = z * (delta - (z * delta).sum())
             self.adam.step(self.xi, grad, p)

@@ -33,8 +33,14 @@ import torch
 from torch import Tensor
 
 from restoration.mtl import balancing_solvers as solve
-from restoration.mtl.balancing_gradient_base import (GradientBalancer, _np, _weights, cosine_summary, gramian64,
-                                                     per_key_grads)
+from restoration.mtl.balancing_gradient_base import (
+    GradientBalancer,
+    _np,
+    _weights,
+    cosine_summary,
+    gramian64,
+    per_key_grads,
+)
 from restoration.mtl.balancing_gradient_stateful import CAGrad, GradDrop, GradVac, NashMTL
 
 __all__ = ["CLASSES", "AlignedMTL", "CAGrad", "GradDrop", "GradVac", "GradientBalancer", "IMTLG", "MGDA", "NashMTL",

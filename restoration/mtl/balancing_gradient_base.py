@@ -149,6 +149,8 @@ class GradientBalancer(Balancer):
             w = None
         else:
             _, w = self.aggregate(rows, gram, losses[idx], idx)
+            if w is None:
+                raise RuntimeError(f"{self.TYPE}: no per-key weights to apply at level: representation")
             (mean_losses * w.detach().to(mean_losses)).sum().backward()
         sync_grads(params)
         self._clip(params)

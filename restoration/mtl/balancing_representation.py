@@ -45,10 +45,11 @@ def representation_module(net: nn.Module, name: str = "") -> nn.Module:
             raise OptionError(f"train.balancing.rep_module: {type(net).__name__} has no submodule {name!r}")
         return mods[name]
     cls = type(net).__name__
-    if cls.startswith("SRVGGNetCompact") and hasattr(net, "body"):
-        return net.body[-1]
-    if cls.startswith("RRDBNet") and hasattr(net, "conv_up1"):
-        return net.conv_up1
+    body, up = getattr(net, "body", None), getattr(net, "conv_up1", None)
+    if cls.startswith("SRVGGNetCompact") and isinstance(body, (nn.ModuleList, nn.Sequential)):
+        return body[-1]
+    if cls.startswith("RRDBNet") and isinstance(up, nn.Module):
+        return up
     owners = [m for m in net.modules() if any(True for _ in m.parameters(recurse=False))]
     if not owners:
         raise OptionError(f"train.balancing.level: representation: {cls} has no module with parameters")

@@ -72,11 +72,11 @@ def min_norm_weights(A: np.ndarray, tol: float = 1e-14, max_iter: int | None = N
     K = A.shape[0]
     if K == 1 or s == 0.0:
         return np.full(K, 1.0 / K)
-    max_iter = max_iter or 50 * K + 50
+    iterations = max_iter or 50 * K + 50
     top = float(np.diag(A).max())
     S = [int(np.argmin(np.diag(A)))]
     lam = np.ones(1)
-    for _ in range(max_iter):
+    for _ in range(iterations):
         Ax = A[:, S] @ lam
         xx = float(lam @ Ax[S])
         j = int(np.argmin(Ax))
@@ -107,7 +107,8 @@ def min_norm_weights(A: np.ndarray, tol: float = 1e-14, max_iter: int | None = N
 
 # ----------------------------------------------------------------------------------------------------------
 # CAGrad: maximise the worst key's improvement within a ball around the mean gradient
-def _ball_step(R: np.ndarray, n: np.ndarray, a: np.ndarray, rho: float, t: float) -> tuple[np.ndarray, np.ndarray] | None:
+def _ball_step(R: np.ndarray, n: np.ndarray, a: np.ndarray, rho: float,
+               t: float) -> tuple[np.ndarray, np.ndarray] | None:
     """Shortest ``u`` with ``a_i + rho R_i·u >= t`` for every row (rows scaled to unit norm), and its multipliers
     as non-negative row weights ``z`` with ``u = Rᵀz``; None when no ``u`` exists (quadprog, identity Hessian)."""
     import quadprog

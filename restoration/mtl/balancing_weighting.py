@@ -32,7 +32,7 @@ class KeyAdam:
         self.t: Tensor | None = None
 
     def step(self, param: Tensor, grad: Tensor, mask: Tensor) -> None:
-        if self.m is None or self.m.shape != param.shape:
+        if self.m is None or self.v is None or self.t is None or self.m.shape != param.shape:
             self.m, self.v = torch.zeros_like(param), torch.zeros_like(param)
             self.t = torch.zeros(param.shape, dtype=torch.long)
         b1, b2 = self.betas
@@ -139,7 +139,8 @@ class UW(WeightingBalancer):
         self.adam.step(self.s, grad, present.cpu())
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "s": getattr(self, "s", None), "adam": getattr(self, "adam", KeyAdam(0)).state_dict()}
+        adam = getattr(self, "adam", KeyAdam(0))
+        return {**super().state_dict(), "s": getattr(self, "s", None), "adam": adam.state_dict()}
 
     def load_state_dict(self, d: dict) -> None:
         super().load_state_dict(d)
