@@ -127,8 +127,14 @@ def _forget_log_streams(streams) -> None:
             if type(h) is logging.StreamHandler and getattr(h, "stream", None) in streams:
                 lg.removeHandler(h)
     basicsr_logger = sys.modules.get("basicsr.utils.logger")
-    if basicsr_logger is not None:
-        basicsr_logger.initialized_logger.pop("basicsr", None)
+    if basicsr_logger is not None and basicsr_logger.initialized_logger.pop("basicsr", None):
+        lg = logging.getLogger("basicsr")  # back to an untouched logger (no log file, propagating, no level)
+        for h in list(lg.handlers):
+            lg.removeHandler(h)
+            if isinstance(h, logging.FileHandler):
+                h.close()
+        lg.propagate = True
+        lg.setLevel(logging.NOTSET)
 
 
 @pytest.fixture()
