@@ -33,8 +33,9 @@ $(STAMP):
 	@touch $@
 	@$(PY) -c "import torch; assert '+cpu' in torch.__version__ or torch.cuda.is_available(), torch.__version__; print('torch', torch.__version__)"
 
+# Re-running replaces the previous results (--overwrite): results/ is this target's own output folder.
 run: setup
-	$(VENV)/bin/restoration upscale -i datasets/samples -o results
+	$(VENV)/bin/restoration upscale -i datasets/samples -o results --overwrite
 	@echo "outputs are in $(CURDIR)/results/ (NAME_out.EXT for each image of datasets/samples/)"
 
 test: setup assets
