@@ -200,3 +200,16 @@ def test_grid_and_timing(setup):
     cell_w = 64 * 2 + 4  # 64 px crop (the test images are 64 px) at zoom 2, plus the gap
     assert grid.shape[1] == 5 * cell_w  # LQ, bicubic, two models, GT
     assert grid.shape[0] == 2 * (18 + 18 + 64 * 2 + 4)  # 2 groups x 1 image: title bar, label bar, crop, gap
+
+
+def test_earlier_results_are_kept_without_overwrite(setup, tmp_path, capsys):
+    root, testset, model = setup
+    out = tmp_path / "keep"
+    args = ["evaluate", "--model", str(model), "--testset", str(testset), "-o", str(out), "--lpips", "-q"]
+    assert main(args) == 0
+    before = (out / "results.json").read_bytes()
+    capsys.readouterr()
+    assert main(args) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (out / "results.json").read_bytes() == before
+    assert main(args + ["--overwrite"]) == 0
