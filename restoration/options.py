@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from restoration.errors import OptionError
+from restoration.errors import OptionError, RestorationError
 
 OFFLINE = "offline"  # dataroot_gt value: the photos installed packages ship (restoration.data.offline_photos)
 
@@ -333,6 +333,25 @@ def write_resolved(opt: Mapping, folder: str | os.PathLike) -> Path:
     return path
 
 
+def _weights_by_name(opt: dict, base: Path) -> None:
+    """``path.pretrain_network_g/d`` may name a model of the zoo (``realesr-animevideov3-x4``, a Real-ESRGAN
+    name of an imported model): it is replaced by that model's weight file, so option files need no cache paths."""
+    paths = opt.get("path")
+    if not isinstance(paths, dict):
+        return
+    for key in ("pretrain_network_g", "pretrain_network_d"):
+        value = paths.get(key)
+        if not isinstance(value, str) or "/" in value or "\\" in value or Path(value).suffix or _resolve(value, base).exists():
+            continue
+        from restoration.inference.zoo import resolve_model
+
+        try:
+            paths[key] = str(resolve_model(value)[0])
+        except RestorationError as exc:
+            raise OptionError(f"path.{key}: {value!r} is neither a file nor an installed model ({exc}); "
+                              "`make assets` imports the released Real-ESRGAN models") from None
+
+
 def load_options(path: str | os.PathLike, overrides: Sequence[str] | None = None,
                  base: str | os.PathLike | None = None) -> dict:
     """Read, override and validate a training option file; relative paths are resolved against ``base``
@@ -340,6 +359,7 @@ def load_options(path: str | os.PathLike, overrides: Sequence[str] | None = None
     path = Path(path)
     opt = apply_overrides(copy.deepcopy(_yaml_load(path)), overrides)
     try:
+        _weights_by_name(opt, Path(base) if base is not None else Path.cwd())
         validate(opt, Path(base) if base is not None else Path.cwd())
     except OptionError as exc:
         raise OptionError(f"{path}: {exc}") from None

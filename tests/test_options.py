@@ -74,6 +74,19 @@ def test_missing_pretrain_file(tmp_path, folder):
         load(tmp_path, opt)
 
 
+def test_pretrain_by_model_name(tmp_path, folder, monkeypatch):
+    """A zoo name stands for its weight file; an unknown name is one error naming the key and the known models."""
+    monkeypatch.setenv("RESTORATION_USER_MODELS_DIR", str(tmp_path / "user_models"))
+    opt = base_opt(folder)
+    opt["path"] = {"pretrain_network_g": "realsr-mtl-compact-x4-cpu"}
+    loaded = load(tmp_path, opt)
+    assert Path(loaded["path"]["pretrain_network_g"]).name == "realsr-mtl-compact-x4-cpu.safetensors"
+    opt["path"] = {"pretrain_network_g": "no-such-model"}
+    with pytest.raises(OptionError, match=r"path\.pretrain_network_g: 'no-such-model' is neither a file nor an "
+                                          r"installed model .*realsr-mtl-compact-x4-cpu"):
+        load(tmp_path, opt)
+
+
 def test_patch_too_small_for_the_degradation_space(tmp_path, folder):
     opt = base_opt(folder)
     opt["datasets"]["train"]["gt_size"] = 64
