@@ -127,13 +127,28 @@ reliability-doc: setup
 # ---------------------------------------------------------------------------------------------- real data and models
 # The offline photo corpus (datasets/corpus/): photographs from Debian wallpaper packages (apt-get download, unpacked
 # with dpkg -x, nothing installed) and the package photos; fixed train/val/test split, 400 px training sub-images.
-.PHONY: data baseline testset results-models
+.PHONY: data baseline save-baseline testset results-models
 data: setup assets
 	@test -f datasets/corpus/corpus.json || $(PY) datasets/photo_corpus.py -o datasets/corpus
 
 # compact-x4-baseline: hours of CPU; resumes from its latest training state (experiments/compact_x4_baseline/).
+# The run's latest state is committed in runs/compact_x4_baseline/ (make save-baseline): a fresh clone continues it.
+RUN_DIR := experiments/compact_x4_baseline
+RUN_SAVE := runs/compact_x4_baseline
 baseline: data
+	@if ! ls $(RUN_DIR)/training_states/*.state >/dev/null 2>&1 && ls $(RUN_SAVE)/*.state >/dev/null 2>&1; then \
+		echo "continuing the committed state $$(ls $(RUN_SAVE)/*.state)"; \
+		mkdir -p $(RUN_DIR)/training_states $(RUN_DIR)/models && cp $(RUN_SAVE)/*.state $(RUN_DIR)/training_states/ && \
+		cp $(RUN_SAVE)/net_g_*.pth $(RUN_DIR)/models/ && cp $(RUN_SAVE)/curves.jsonl $(RUN_DIR)/; fi
 	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline.yml --auto_resume
+
+save-baseline:  ## copy the run's latest training state, weights, curves and logs into runs/ (to commit)
+	@n=$$(ls $(RUN_DIR)/training_states | sed -n 's/^\([0-9]*\)\.state$$/\1/p' | sort -n | tail -1); \
+	test -n "$$n" || { echo "no training state in $(RUN_DIR)"; exit 2; }; \
+	mkdir -p $(RUN_SAVE) && rm -f $(RUN_SAVE)/*.state $(RUN_SAVE)/net_g_*.pth && \
+	cp $(RUN_DIR)/training_states/$$n.state $(RUN_DIR)/models/net_g_$$n.pth $(RUN_DIR)/curves.jsonl $(RUN_SAVE)/ && \
+	cp $(RUN_DIR)/options_resolved.yml $(RUN_SAVE)/ 2>/dev/null; cp $(RUN_DIR)/curves.png $(RUN_SAVE)/ 2>/dev/null; \
+	cat $(RUN_DIR)/train_*.log > $(RUN_SAVE)/train.log; echo "saved iteration $$n in $(RUN_SAVE)/"
 
 # The held-out test set: the corpus's 5 test photos (512 px centre crops), each degraded by 8 tasks of a bank that
 # nothing trains on (seed 123), plus their clean bicubic downscales.
