@@ -67,8 +67,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-dn", "--denoise-strength", "--denoise_strength", dest="denoise_strength", type=float,
                    default=None, help="0..1, for a model with a without-denoise twin (Real-ESRGAN's "
                                       "realesr-general-x4v3 + wdn): their weights are interpolated")
-    p.add_argument("-t", "--tile", type=int, default=0,
-                   help="tile size in input pixels, 0 = whole image (default: 0); on CPU 512 keeps a 1024 px x4 "
+    p.add_argument("-t", "--tile", type=int, default=None,
+                   help="tile size in input pixels, 0 = whole image (default: whole images for small models, "
+                        "128 px tiles on CPU for large ones such as RRDBNet); on CPU 512 keeps a 1024 px x4 "
                         "upscale under 1 GB of memory at the same speed")
     p.add_argument("--tile-pad", type=int, default=16, help="context pixels around each tile (default: 16)")
     p.add_argument("--tile_pad", dest="tile_pad", type=int, default=quiet, help=hidden)
@@ -109,7 +110,7 @@ def _model_hint(name: str, models_dir: str | None) -> str:
 def _check_numbers(args: argparse.Namespace) -> None:
     if args.outscale is not None and not (0 < args.outscale <= 64):
         raise RestorationError(f"--outscale must be in (0, 64], got {args.outscale:g}")
-    if args.tile < 0 or args.tile_pad < 0:
+    if (args.tile is not None and args.tile < 0) or args.tile_pad < 0:
         raise RestorationError(f"--tile and --tile-pad must be >= 0, got {args.tile} and {args.tile_pad}")
     if args.denoise_strength is not None and not 0 <= args.denoise_strength <= 1:
         raise RestorationError(f"--denoise-strength must be in [0, 1], got {args.denoise_strength:g}")

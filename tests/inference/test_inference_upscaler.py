@@ -185,3 +185,14 @@ def test_passes_count_colour_and_alpha(model_file):
     assert up.passes(rgba) == 2 and up.count_tiles(rgba) == 2 * 6
     rgba[:, :, 3] = 255
     assert up.passes(rgba) == 1
+
+
+def test_default_tile_follows_model_size():
+    """tile=None: whole images for small networks, tiles for large ones (RRDBNet x4plus size) on CPU and GPU."""
+    import torch
+
+    from restoration.inference.upscaler import default_tile
+
+    small, large = torch.nn.Conv2d(3, 3, 3), torch.nn.Linear(2100, 2000)  # 84 vs 4.2 M parameters
+    assert default_tile(small, "cpu") == 0
+    assert default_tile(large, "cpu") == 128 and default_tile(large, "cuda:0") == 512
