@@ -127,7 +127,7 @@ reliability-doc: setup
 # ---------------------------------------------------------------------------------------------- real data and models
 # The offline photo corpus (datasets/corpus/): photographs from Debian wallpaper packages (apt-get download, unpacked
 # with dpkg -x, nothing installed) and the package photos; fixed train/val/test split, 400 px training sub-images.
-.PHONY: data baseline save-baseline testset results-models
+.PHONY: data baseline baseline-scratch save-baseline testset results-models
 data: setup assets
 	@test -f datasets/corpus/corpus.json || $(PY) datasets/photo_corpus.py -o datasets/corpus
 
@@ -141,6 +141,11 @@ baseline: data
 		mkdir -p $(RUN_DIR)/training_states $(RUN_DIR)/models && cp $(RUN_SAVE)/*.state $(RUN_DIR)/training_states/ && \
 		cp $(RUN_SAVE)/net_g_*.pth $(RUN_DIR)/models/ && cp $(RUN_SAVE)/curves.jsonl $(RUN_DIR)/; fi
 	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline.yml --auto_resume
+
+# The same recipe from random weights for 500 iterations: the warm start's comparison arm (docs/RESULTS.md).
+baseline-scratch: data
+	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline.yml --auto_resume \
+		--force_yml name=compact_x4_scratch path:pretrain_network_g=~ train:total_iter=500
 
 save-baseline:  ## copy the run's latest training state, weights, curves and logs into runs/ (to commit)
 	@n=$$(ls $(RUN_DIR)/training_states | sed -n 's/^\([0-9]*\)\.state$$/\1/p' | sort -n | tail -1); \

@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from restoration.errors import OptionError, RestorationError
+from restoration.yaml_files import read_yaml  # noqa: F401  (also re-exported: callers import it from here)
 
 OFFLINE = "offline"  # dataroot_gt value: the photos installed packages ship (restoration.data.offline_photos)
 
@@ -128,17 +129,6 @@ def check(value: Any, spec: Any, path: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- loading
-def read_yaml(path: str | os.PathLike, what: str = "option file") -> Any:
-    """The parsed content of a YAML file; a missing file or a syntax error is one OptionError naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise OptionError(f"{what} {path} does not exist")
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise OptionError(f"{path}: not valid YAML ({' '.join(str(exc).split())[:200]})") from None
-
-
 def _yaml_load(path: Path) -> dict:
     data = read_yaml(path)
     if not isinstance(data, dict):
@@ -341,7 +331,9 @@ def _weights_by_name(opt: dict, base: Path) -> None:
         return
     for key in ("pretrain_network_g", "pretrain_network_d"):
         value = paths.get(key)
-        if not isinstance(value, str) or "/" in value or "\\" in value or Path(value).suffix or _resolve(value, base).exists():
+        if not isinstance(value, str) or any(c in value for c in "/\\") or Path(value).suffix:
+            continue
+        if _resolve(value, base).exists():
             continue
         from restoration.inference.zoo import resolve_model
 
