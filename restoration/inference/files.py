@@ -30,6 +30,16 @@ from restoration.inference.weights import (
 from restoration.inference.zoo import resolve_model
 
 
+def shape_mismatches(net, state: dict) -> str:
+    """The tensors whose shapes differ, each as ``key: file [..] vs network [..]`` (at most 3, then a count), so a
+    size mismatch reads whole instead of as torch's message cut to a length."""
+    own = net.state_dict()
+    bad = [f"{k}: file {list(v.shape)} vs network {list(own[k].shape)}" for k, v in state.items()
+           if k in own and hasattr(v, "shape") and tuple(v.shape) != tuple(own[k].shape)]
+    more = f" (+{len(bad) - 3} more)" if len(bad) > 3 else ""
+    return "; ".join(bad[:3]) + more if bad else "shapes differ"
+
+
 def load_model(path_or_name: str | os.PathLike, device: str = "cpu", models_dir: str | os.PathLike | None = None):
     """Build the network from a model file (or a zoo name) in eval mode. Returns ``(net, ModelDescriptor)``."""
     path, info = resolve_model(path_or_name, models_dir)
@@ -42,9 +52,9 @@ def load_model(path_or_name: str | os.PathLike, device: str = "cpu", models_dir:
     net = desc.build()
     try:
         result = net.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # shape mismatches
-        detail = " ".join(str(exc).split())[:300]
-        raise RestorationError(f"weights in {path} do not fit {desc.summary()}: {detail}") from None
+    except RuntimeError:  # shape mismatches
+        raise RestorationError(f"weights in {path} do not fit {desc.summary()}: {shape_mismatches(net, state)}") \
+            from None
     if result.missing_keys or result.unexpected_keys:
         miss = ", ".join(result.missing_keys[:3])
         extra = ", ".join(result.unexpected_keys[:3])
@@ -84,10 +94,11 @@ def save_model(
     state = net_or_state_dict.state_dict() if hasattr(net_or_state_dict, "state_dict") else dict(net_or_state_dict)
     state = {k: v.detach().to("cpu").contiguous() for k, v in state.items() if isinstance(v, torch.Tensor)}
     # Fail early if the weights do not fit the declared architecture.
+    net = desc.build()
     try:
-        check = desc.build().load_state_dict(state, strict=False)
-    except RuntimeError as exc:
-        raise RestorationError(f"weights do not fit {desc.summary()}: {' '.join(str(exc).split())[:300]}") from None
+        check = net.load_state_dict(state, strict=False)
+    except RuntimeError:
+        raise RestorationError(f"weights do not fit {desc.summary()}: {shape_mismatches(net, state)}") from None
     if check.missing_keys or check.unexpected_keys:
         raise RestorationError(
             f"weights do not fit {desc.summary()}: missing [{', '.join(check.missing_keys[:3])}], "
