@@ -168,5 +168,5 @@ testset: data
 # seconds per output megapixel, crop grid). MODELS="a b" chooses the models.
 MODELS ?= realsr-mtl-compact-x4-cpu realesr-animevideov3-x4 realesrgan-x4plus
 results-models: testset
-	$(VENV)/bin/restoration evaluate --model $(MODELS) --testset $(TESTSET) --lpips alex vgg --grid 1 -q \
+	$(VENV)/bin/restoration evaluate --model $(MODELS) --testset $(TESTSET) --lpips alex vgg --grid 3 -q --overwrite \
 		-o docs/results/models

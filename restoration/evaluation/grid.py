@@ -37,13 +37,14 @@ def _label(tile: np.ndarray, text: str) -> np.ndarray:
     import cv2
 
     bar = np.full((18, tile.shape[1], 3), 255, np.uint8)
-    cv2.putText(bar, text[:28], (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    fits = max(4, tile.shape[1] // 7)  # characters of this font that fit the width
+    cv2.putText(bar, text[:fits], (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
     return np.concatenate([bar, tile], axis=0)
 
 
 def crop_grid(result: dict, images: str | os.PathLike, out: str | os.PathLike, per_group: int = 2,
               crop: int = 96, zoom: int = 2) -> Path:
-    """Write the grid PNG: ``per_group`` images of every group, one row each; returns its path."""
+    """Write the grid PNG: ``per_group`` images of every group, spread over its list, one row each."""
     import cv2
 
     from restoration.inference import read_image, write_image
@@ -53,7 +54,9 @@ def crop_grid(result: dict, images: str | os.PathLike, out: str | os.PathLike, p
     models = [m for m in result["methods"] if m != BASELINE]
     rows = []
     for group in result["groups"]:
-        for entry in [r for r in result["per_image"] if r["group"] == group][:per_group]:
+        entries = [r for r in result["per_image"] if r["group"] == group]
+        picks = sorted({round(i * len(entries) / per_group) for i in range(per_group)} & set(range(len(entries))))
+        for entry in [entries[i] for i in picks]:  # spread over the group, so several photos show
             hr = to_rgb8(read_image(root / entry["hr"]), entry["hr"])
             lq = to_rgb8(read_image(root / entry["lq"]), entry["lq"])
             size = min(crop, hr.shape[0], hr.shape[1])
