@@ -208,16 +208,21 @@ def resolve_model(model: str | os.PathLike | None, models_dir_: str | os.PathLik
     return info.path, info
 
 
+def _inside(path: str | os.PathLike, root: Path, what: str) -> tuple[Path, Path]:
+    """``path`` resolved and relative to ``root``; a file outside it is refused (manifests hold relative names)."""
+    path = Path(path).resolve()
+    try:
+        return path, path.relative_to(root.resolve())
+    except ValueError:
+        raise RestorationError(f"{path} is not inside {what} {root}") from None
+
+
 def add_to_manifest(name: str, path: str | os.PathLike, *, description: str = "", trained_on: str = "",
                     metrics: dict | None = None, make_default: bool = False,
                     models_dir_: str | os.PathLike | None = None) -> ModelInfo:
     """Register a weight file already inside the models folder (used by ``restoration export --register``)."""
     root = models_dir(models_dir_)
-    path = Path(path).resolve()
-    try:
-        rel = path.relative_to(root.resolve())
-    except ValueError:
-        raise RestorationError(f"{path} is not inside the models folder {root}") from None
+    path, rel = _inside(path, root, "the models folder")
     state, meta = read_weights(path)
     desc = describe_weights(state, meta, str(path))
     data = read_manifest(root)
@@ -255,11 +260,7 @@ def register_imported(name: str, path: str | os.PathLike, entry: dict[str, Any],
     The manifest swap is the commit: until it happens the old entry and its file stay valid; afterwards the
     previous file of that entry, if different, is removed."""
     root = user_models_dir(user_dir)
-    path = Path(path).resolve()
-    try:
-        rel = path.relative_to(root.resolve())
-    except ValueError:
-        raise RestorationError(f"{path} is not inside the user models folder {root}") from None
+    path, rel = _inside(path, root, "the user models folder")
     data = read_manifest(root)
     old = data["models"].get(name, {}).get("file")
     data["models"][name] = {"file": rel.as_posix(), **{k: v for k, v in entry.items() if k != "file"}}
