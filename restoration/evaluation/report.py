@@ -44,6 +44,42 @@ def table_rows(result: dict) -> list[dict[str, Any]]:
     return rows
 
 
+def per_photo(result: dict, metric: str = "psnr_y") -> list[dict[str, Any]]:
+    """Mean ``metric`` per (group, HR photo, method): an average over photos can hide one photo a model makes worse."""
+    sums: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for item in result.get("per_image", []):
+        if "hr" not in item:
+            continue
+        cell = sums.setdefault((item["group"], Path(item["hr"]).stem), {})
+        for method in result["methods"]:
+            value = item.get(method, {}).get(metric)
+            if value is not None:
+                cell.setdefault(method, []).append(value)
+    rows = []
+    for (group, photo), values in sums.items():
+        rows.append({"group": group, "photo": photo, "images": max(len(v) for v in values.values()),
+                     **{m: sum(v) / len(v) for m, v in values.items()}})
+    return rows
+
+
+def _per_photo_markdown(result: dict) -> list[str]:
+    rows = per_photo(result)
+    models = model_methods(result)
+    if not rows or BASELINE not in result["methods"]:
+        return []
+    head = ["group", "photo", "images", "bicubic"] + [f"{label(result, m)} (vs bicubic)" for m in models]
+    lines = ["", "PSNR-Y (dB) per test photo:", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        base = row.get(BASELINE)
+        cells = [row["group"], row["photo"], str(row["images"]), _fmt(base, "psnr_y")]
+        for m in models:
+            v = row.get(m)
+            gain = None if v is None or base is None else v - base
+            cells.append(f"{_fmt(v, 'psnr_y')} ({_fmt(gain, 'psnr_y', signed=True)})")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def to_markdown(result: dict) -> str:
     metrics = result["metrics"]
     head = ["group", "method", "images"] + [LABELS.get(m, m) for m in metrics]
@@ -57,6 +93,7 @@ def to_markdown(result: dict) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     for metric, reason in result.get("unavailable", {}).items():
         lines.append(f"\n{LABELS.get(metric, metric)}: unavailable ({reason})")
+    lines += _per_photo_markdown(result)
     timed = [m for m in result.get("models", []) if "seconds_per_mp" in m]
     if timed:
         lines += ["", "| model | architecture | s per output MP (wall) | CPU s per output MP |", "|---|---|---|---|"]

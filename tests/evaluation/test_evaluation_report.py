@@ -73,3 +73,15 @@ def test_load_testset_infers_layout_without_manifest(tmp_path):
         load_testset(tmp_path)
     with pytest.raises(RestorationError, match="not found"):
         load_testset(tmp_path / "nope")
+
+
+def test_per_photo_shows_a_photo_the_model_makes_worse():
+    r = _result([("a", 20.0), ("a", 22.0), ("b", 30.0)])
+    for item, photo in zip(r["per_image"], ["HR/x.png", "HR/y.png", "HR/x.png"]):
+        item["hr"] = photo
+    r["per_image"][1]["model"]["psnr_y"] = 20.0  # y: model 20.0 vs bicubic 21.0
+    rows = {(row["group"], row["photo"]): row for row in report.per_photo(r)}
+    assert rows[("a", "y")]["model"] == 20.0 and rows[("a", "y")]["bicubic"] == 21.0
+    assert rows[("a", "x")]["images"] == 1 and ("b", "x") in rows
+    md = report.to_markdown(r)
+    assert "| a | y | 1 | 21.00 | 20.00 (-1.00) |" in md and "| a | x | 1 | 19.00 | 20.00 (+1.00) |" in md
