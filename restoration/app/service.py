@@ -130,7 +130,7 @@ class ModelCache:
 
     def get(self, name: str | None, device: str = "auto", tile: int = 0):
         """The Upscaler for ``name`` on ``device`` using ``tile`` (0 = whole image)."""
-        from restoration.inference import resolve_device
+        from restoration.devices import resolve_device
 
         choice = self.choice(name)
         device = resolve_device(device or "auto")  # "auto" and "cpu" share one loaded copy on a CPU machine

@@ -135,7 +135,7 @@ def _report(args: argparse.Namespace) -> int:
             previous().get("models", {}) == models:
         print(f"report in {out} is up to date with {args.bank}")
     else:
-        from restoration.mtl.competition_options import resolve_device
+        from restoration.devices import resolve_device
 
         steps = _bar("report", 1, 0, "file")
         paths = write_report(args.bank, args.out, overwrite=args.overwrite or args.resume, models=models,

@@ -72,7 +72,7 @@ def compute(ref_path: str, img_path: str, crop_border: int = 4, y_channel: bool 
 def _device(device: str) -> str:
     if device != "auto":
         return device
-    from restoration.inference import resolve_device
+    from restoration.devices import resolve_device
 
     return resolve_device("auto")
 

@@ -117,7 +117,8 @@ def _check_numbers(args: argparse.Namespace) -> None:
 
 
 def _load(args: argparse.Namespace):
-    from restoration.inference.upscaler import Upscaler, resolve_device
+    from restoration.devices import resolve_device
+    from restoration.inference.upscaler import Upscaler
 
     if args.half and not resolve_device(args.device).startswith("cuda"):
         print("restoration upscale: --half is for CUDA only; running in float32 on the CPU", file=sys.stderr)

@@ -4,10 +4,11 @@ Importing this package does not import torch; loading a model does.
 """
 from __future__ import annotations
 
+from restoration.devices import resolve_device
 from restoration.inference.descriptor import ARCHS, ModelDescriptor
 from restoration.inference.files import detect_arch, load_model, read_weights, save_model
 from restoration.inference.io import read_image, write_image
-from restoration.inference.upscaler import Upscaler, resolve_device
+from restoration.inference.upscaler import Upscaler
 from restoration.inference.zoo import ModelInfo, default_model, list_models, models_dir
 
 __all__ = [

@@ -8,6 +8,7 @@ from typing import Callable
 
 import numpy as np
 
+from restoration.devices import resolve_device
 from restoration.errors import RestorationError
 from restoration.inference.descriptor import ModelDescriptor
 from restoration.inference.tiling import tiles_for, upscale_tiled
@@ -81,22 +82,6 @@ def _interpolated_model(model, strength: float, device: str, models_dir):
                              for k in a})
     desc.name = f"{pair[0]} (denoise {strength:g})"
     return net.to(device), desc
-
-
-def resolve_device(device: str = "auto") -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; an explicit CUDA request without CUDA is an error."""
-    import torch
-
-    device = (device or "auto").strip().lower()
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RestorationError(f"device {device!r} requested but CUDA is not available here (use --device cpu or auto)")
-    try:
-        torch.device(device)
-    except (RuntimeError, ValueError):
-        raise RestorationError(f"unknown device {device!r} (auto, cpu, cuda, cuda:N)") from None
-    return device
 
 
 def _uniform(plane: np.ndarray) -> bool:

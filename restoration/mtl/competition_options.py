@@ -89,17 +89,6 @@ def load_task_options(path: str | Path, overrides: dict | None = None) -> dict:
     return opt
 
 
-def resolve_device(name: str) -> str:
-    """``auto`` → cuda when available, else cpu."""
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise OptionError(f"device {name!r} was requested but CUDA is not available")
-    return name
-
-
 def load_or_sample_bank(bank_opt: dict):
     """The task bank at ``bank.path``; sampled (and saved there) from ``bank.sample`` when the file is absent."""
     from restoration.degradations import TaskBank

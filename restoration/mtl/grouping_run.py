@@ -9,9 +9,10 @@ import json
 from pathlib import Path
 from typing import Callable
 
+from restoration.devices import resolve_device
 from restoration.errors import RestorationError
 from restoration.mtl.competition import select_unsatisfactory
-from restoration.mtl.competition_options import load_or_sample_bank, resolve_device
+from restoration.mtl.competition_options import load_or_sample_bank
 from restoration.mtl.competition_store import read_header, read_results
 from restoration.mtl.grouping import group_tasks, pis_table
 from restoration.mtl.probe_run import load_base

@@ -8,9 +8,10 @@ import json
 from pathlib import Path
 from typing import Callable
 
+from restoration.devices import resolve_device
 from restoration.errors import OptionError, RestorationError
 from restoration.mtl.competition import ProbeConfig, run_probe, select_unsatisfactory
-from restoration.mtl.competition_options import load_or_sample_bank, resolve_device
+from restoration.mtl.competition_options import load_or_sample_bank
 from restoration.mtl.competition_store import ShardWriter, read_header, read_results
 
 # The fast recipe when the option file has no ``fast:`` block: a fifth of the faithful steps at the same learning
