@@ -62,6 +62,7 @@ SCHEMA: dict[str, Any] = {
         "scheduler": {"type": STR, "milestones": "list[int]", "gamma": FLOAT, "periods": "list[int]",
                       "restart_weights": NUMS, "restarts": "list[int]", "eta_min": FLOAT},
         "pixel_opt": (_LOSS, NONE), "perceptual_opt": (_LOSS, NONE), "gan_opt": (_LOSS, NONE),
+        "distill_opt": ({"*": ANY}, NONE),  # checked by restoration.losses.distill
         "balancing": ({"*": ANY}, NONE),  # checked by build_balancer
     },
     "val": {"val_freq": INT, "save_img": BOOL, "suffix": (STR, NONE), "pbar": BOOL,
@@ -291,6 +292,10 @@ def validate(opt: dict, base: Path) -> None:
     train_data = opt["datasets"]["train"]
     if train_data.get("type") == "GTImageDataset" and "gt_size" in train_data:
         _check_gt_size(int(train_data["gt_size"]), int(opt["scale"]), opt.get("degradation"))
+    if train.get("distill_opt") is not None:
+        from restoration.losses.distill import check_distill_opt
+
+        check_distill_opt(train["distill_opt"])
     if opt.get("val") and opt["val"].get("val_freq") is None:
         raise OptionError("val.val_freq: missing")
     check_objects(opt)
