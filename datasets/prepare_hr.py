@@ -30,18 +30,13 @@ from typing import Iterator
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from restoration.errors import RestorationError  # noqa: E402
+from restoration.image_files import is_image_file  # noqa: E402
 
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 DEFAULT_SCALES = (0.75, 0.5, 1 / 3)  # Real-ESRGAN's DF2K multi-scale set
 
 
 # ----------------------------------------------------------------------------------------------------------- inputs
-def _is_image_name(name: str) -> bool:
-    base = os.path.basename(name)
-    return Path(base).suffix.lower() in IMAGE_EXTS and not base.startswith((".", "._"))
-
-
 def list_source(path: Path) -> list[str]:
     """Names of the images in a folder or an archive, in the order ``read_source`` yields them."""
     return [name for name, _ in _members(path)]
@@ -51,17 +46,17 @@ def _members(path: Path) -> list[tuple[str, object]]:
     if not path.exists():
         raise RestorationError(f"input not found: {path}")
     if path.is_dir():
-        return [(f.name, f) for f in sorted(p for p in path.rglob("*") if p.is_file() and _is_image_name(p.name))]
+        return [(f.name, f) for f in sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p.name))]
     low = path.name.lower()
     try:
         if low.endswith(".zip"):
             with zipfile.ZipFile(path) as zf:
                 return [(os.path.basename(n), n) for n in sorted(zf.namelist())
-                        if not n.endswith("/") and _is_image_name(n)]
+                        if not n.endswith("/") and is_image_file(n)]
         if low.endswith(ARCHIVE_SUFFIXES):
             with tarfile.open(path) as tf:
                 return [(os.path.basename(m.name), m.name) for m in sorted(tf.getmembers(), key=lambda m: m.name)
-                        if m.isfile() and _is_image_name(m.name)]
+                        if m.isfile() and is_image_file(m.name)]
     except (zipfile.BadZipFile, tarfile.TarError, OSError) as exc:
         raise RestorationError(f"{path}: cannot read the archive ({exc})") from None
     if path.exists():

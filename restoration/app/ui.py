@@ -21,6 +21,7 @@ from restoration.app.service import (
     DemoConfig, ModelCache, ModelChoice, ResultStore, available_models, device_choices, upscale_request,
 )
 from restoration.errors import RestorationError
+from restoration.image_files import is_image_file
 
 log = logging.getLogger("restoration.app")
 
@@ -110,12 +111,11 @@ def _model_markdown(choice: ModelChoice | None) -> str:
 
 def sample_images(config: DemoConfig) -> list[str]:
     """Example photos: ``--samples DIR``, else ``datasets/samples`` of the checkout, else the offline photos."""
-    exts = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
     candidates = [Path(config.samples_dir)] if config.samples_dir else [
         Path(__file__).resolve().parents[2] / "datasets" / "samples"]
     for folder in candidates:
         if folder.is_dir():
-            files = sorted(str(p.resolve()) for p in folder.iterdir() if p.suffix.lower() in exts)
+            files = sorted(str(p.resolve()) for p in folder.iterdir() if p.is_file() and is_image_file(p))
             if files:
                 return files[:12]
     from restoration.data.offline_photos import list_offline_photos

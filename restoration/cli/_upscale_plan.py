@@ -31,11 +31,11 @@ def check_suffix(suffix: str) -> str:
 
 def collect(inp: Path, recursive: bool, exclude: Path | None) -> list[Path]:
     """Image files of a folder (sorted); skips hidden files and an output folder inside the input folder."""
-    from restoration.inference.io import is_image_file
+    from restoration.image_files import is_image_file
 
     files = []
     for f in sorted(inp.glob("**/*" if recursive else "*")):
-        if not f.is_file() or not is_image_file(f) or f.name.startswith("."):
+        if not f.is_file() or not is_image_file(f):
             continue
         if exclude is not None and exclude != inp.resolve() and exclude in f.resolve().parents:
             continue  # outputs of an earlier run written inside the input folder
@@ -88,7 +88,8 @@ def _own_outputs(files: list[Path], inp: Path, out: Path, suffix: str) -> set[Pa
 
 def plan(args: argparse.Namespace) -> tuple[list[Job], bool, list[Path]]:
     """(jobs, folder mode, skipped earlier outputs); RestorationError for anything wrong with -i/-o/--suffix."""
-    from restoration.inference.io import IMAGE_EXTENSIONS, UNWRITABLE_EXTENSIONS, output_extension_problem
+    from restoration.image_files import IMAGE_EXTENSIONS
+    from restoration.inference.io import UNWRITABLE_EXTENSIONS, output_extension_problem
 
     check_suffix(args.suffix)
     inp, out = Path(args.input), Path(args.output)

@@ -21,8 +21,8 @@ from torch.utils import data as tdata
 
 from restoration.data.samplers import TaskSampler, position_rng
 from restoration.errors import OptionError, RestorationError
+from restoration.image_files import is_image_file
 
-IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 OFFLINE = "offline"
 
 
@@ -63,7 +63,7 @@ class ImageSource:
             self.paths = [str(Path(root) / ln.split(" ")[0]) for ln in lines if ln.strip()]
         else:
             folder = Path(root)
-            self.paths = sorted(str(p) for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXT)
+            self.paths = sorted(str(p) for p in folder.rglob("*") if p.is_file() and is_image_file(p))
         if not self.paths:
             raise OptionError(f"datasets.{name}.dataroot_gt: no images found in {root}")
         self._client = None

@@ -66,11 +66,11 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
 
 
 def hr_files(hr_dir: Path) -> list[Path]:
-    from restoration.inference.io import is_image_file
+    from restoration.image_files import is_image_file
 
     if not hr_dir.is_dir():
         raise RestorationError(f"HR folder not found: {hr_dir}")
-    files = sorted(f for f in hr_dir.iterdir() if f.is_file() and not f.name.startswith(".") and is_image_file(f))
+    files = sorted(f for f in hr_dir.iterdir() if f.is_file() and is_image_file(f))
     if not files:
         raise RestorationError(f"no images in {hr_dir}")
     stems = [f.stem for f in files]

@@ -18,10 +18,10 @@ from typing import Callable
 import numpy as np
 
 from restoration.errors import RestorationError
+from restoration.image_files import IMAGE_EXTENSIONS
 
 ENV_MAX_PIXELS = "RESTORATION_MAX_PIXELS"
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 megapixels: ~10000 x 10000, far beyond what a x4 upscale should take in
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 # Image formats people name as outputs that we cannot write (an output path ending so is refused, never a folder).
 UNWRITABLE_EXTENSIONS = (".gif", ".heic", ".heif", ".avif", ".jxl", ".ico", ".jp2", ".j2k", ".psd", ".svg",
                          ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".exr", ".hdr", ".dng")
@@ -250,8 +250,3 @@ def output_extension_problem(path: str | os.PathLike) -> str | None:
     if ext in UNWRITABLE_EXTENSIONS:
         return f"cannot write {path}: {ext.lstrip('.').upper()} output is not supported (write one of {writable})"
     return f"cannot write {path}: unknown image extension {ext!r} (write one of {writable})"
-
-
-def is_image_file(path: str | os.PathLike) -> bool:
-    """By extension only (used to pick inputs from a folder)."""
-    return Path(path).suffix.lower() in IMAGE_EXTENSIONS

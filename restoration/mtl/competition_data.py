@@ -16,8 +16,7 @@ import torch
 
 from restoration.degradations import DegradationTask, degrade
 from restoration.errors import RestorationError
-
-IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+from restoration.image_files import IMAGE_EXTENSIONS, is_image_file
 
 
 def _to_rgb8(img: np.ndarray) -> np.ndarray:
@@ -36,9 +35,9 @@ def load_folder(folder: str | Path) -> list[tuple[str, np.ndarray]]:
     folder = Path(folder)
     if not folder.is_dir():
         raise RestorationError(f"GT image folder {folder} does not exist")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXT)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
     if not files:
-        raise RestorationError(f"GT image folder {folder} holds no images ({', '.join(IMAGE_EXT)})")
+        raise RestorationError(f"GT image folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
     return [(p.stem, _to_rgb8(read_image(p))) for p in files]
 
 
