@@ -11,7 +11,8 @@ Task sampler modes (``datasets.train.tasks.mode``):
 - ``bank``: a task drawn uniformly from a TaskBank file; group = 1 + the first bank group holding the task, or
   0 when no group holds it.
 - ``groups``: TGSR step C: draw a group (G0 = the random space, then the bank groups in order; uniform or
-  ``group_weights``, one weight per group, G0 first), then a task uniformly within it.
+  ``group_weights``, one weight per group, G0 first), then a task uniformly within it. A bank without groups is
+  one group named ``bank`` (G0 mixed with a share of the bank's tasks, e.g. light degradations).
 """
 from __future__ import annotations
 
@@ -42,8 +43,9 @@ class TaskSampler:
             raise OptionError(f"datasets.train.tasks.bank: mode {mode!r} needs a task bank file")
         self.mode, self.bank, self.seed = mode, bank, int(seed)
         groups = list(bank.groups.values()) if bank is not None else []
+        self._names = list(bank.groups) if bank is not None else []
         if mode == "groups" and not groups:
-            raise OptionError("datasets.train.tasks.mode: 'groups' needs a task bank with groups")
+            groups, self._names = [list(range(len(bank)))], ["bank"]  # a groupless bank is one group
         self.group_tasks: list[list[int]] = groups
         self.num_groups = 1 + len(groups)
         self.num_tasks = len(bank) if bank is not None else 0
@@ -57,7 +59,7 @@ class TaskSampler:
             if w.shape != (self.num_groups,) or (w < 0).any() or w.sum() <= 0:
                 raise OptionError(
                     f"datasets.train.tasks.group_weights: need {self.num_groups} non-negative weights (G0 first, "
-                    f"then the bank groups {list(bank.groups)}), got {list(group_weights)}")
+                    f"then the bank groups {self._names}), got {list(group_weights)}")
             self.weights = w / w.sum()
         else:
             self.weights = np.full(self.num_groups, 1.0 / self.num_groups)
@@ -78,7 +80,7 @@ class TaskSampler:
 
     def group_names(self) -> list[str]:
         """Names of the group keys, in key order."""
-        return ["G0"] + (list(self.bank.groups) if self.bank is not None else [])
+        return ["G0"] + self._names
 
     def state_dict(self) -> dict:
         return {"mode": self.mode, "seed": self.seed, "num_tasks": self.num_tasks, "num_groups": self.num_groups,

@@ -90,7 +90,7 @@ class RealSRMTLModel(SRModel):
         from restoration.mtl.balancing import num_keys_for
 
         n_tasks = len(self.bank) if self.bank is not None else 0
-        n_groups = len(self.bank.groups) if self.bank is not None else 0
+        n_groups = len(self.group_names) - 1  # the sampler's groups (a groupless bank in mode groups is one)
         self.num_bank_tasks = n_tasks
         self.num_keys = num_keys_for(self.balancer.over, n_tasks, n_groups)
         self.num_groups = 1 + n_groups

@@ -41,6 +41,15 @@ def test_groups_mode_group_then_task(bank):
     assert s.group_names() == ["G0", "a", "b"]
 
 
+def test_groups_mode_with_a_groupless_bank_mixes_g0_and_the_bank():
+    plain = TaskBank.sample(5, seed=3)
+    s = TaskSampler("groups", plain, group_weights=[0.8, 0.2], seed=4)
+    draws = [s.draw(p) for p in range(2000)]
+    share = np.mean([g == 1 for _, g in draws])
+    assert abs(share - 0.2) < 0.03 and s.group_names() == ["G0", "bank"] and s.num_groups == 2
+    assert {t for t, g in draws if g == 1} == set(range(5)) and all(t == -1 for t, g in draws if g == 0)
+
+
 def test_bad_sampler_options(bank):
     with pytest.raises(OptionError, match="needs a task bank"):
         TaskSampler("bank")
