@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from pathlib import Path
-from typing import Sequence
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import ConfigDict, Field, model_validator
+from pydantic.dataclasses import dataclass
 
 from restoration.degradations.kernels import BLUR_TYPES, Kernel
 from restoration.degradations.task import FINAL_ORDERS, RESIZE_MODES, DegradationTask, Noise, Resize
 from restoration.errors import OptionError
+from restoration.schema.base import Int, Num, at_key, check, only_known_keys, raising_option_errors
 from restoration.yaml_files import read_yaml
 
 _SIX = list(BLUR_TYPES)
@@ -25,56 +28,64 @@ _PROB6 = [0.45, 0.25, 0.12, 0.03, 0.12, 0.03]
 _DECIMALS = 6  # sampled floats are rounded: compact JSON, readable ids, far below any visible effect
 
 
-@dataclass(frozen=True)
+Prob = Annotated[Num, Field(ge=0.0, le=1.0)]
+Pair = tuple[Num, Num]  # [low, high]
+Dist = Annotated[tuple[Annotated[Num, Field(ge=0.0)], ...], Field(min_length=1)]  # probabilities summing to 1
+KernelTypes = Annotated[tuple[Literal[BLUR_TYPES], ...], Field(min_length=1)]  # type: ignore[valid-type]
+
+
+@raising_option_errors
+@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class DegradationSpace:
-    """Ranges and probabilities of the two degradation stages and the final step (defaults = Real-ESRGAN x4)."""
+    """Ranges and probabilities of the two degradation stages and the final step (defaults = Real-ESRGAN x4).
+
+    A pydantic dataclass: the fields are the schema of the ``degradation:`` section (types, bounds, and the
+    cross-field rules of :meth:`_consistent`); a wrong value raises one OptionError naming the key."""
 
     # ---- first stage: blur (dataset keys) ----
-    blur_kernel_size: int = 21
-    kernel_list: Sequence[str] = field(default_factory=lambda: list(_SIX))
-    kernel_prob: Sequence[float] = field(default_factory=lambda: list(_PROB6))
-    sinc_prob: float = 0.1
-    blur_sigma: Sequence[float] = (0.2, 3.0)
-    betag_range: Sequence[float] = (0.5, 4.0)
-    betap_range: Sequence[float] = (1.0, 2.0)
+    blur_kernel_size: Annotated[Int, Field(ge=1)] = 21
+    kernel_list: KernelTypes = tuple(_SIX)
+    kernel_prob: Dist = tuple(_PROB6)
+    sinc_prob: Prob = 0.1
+    blur_sigma: Pair = (0.2, 3.0)
+    betag_range: Pair = (0.5, 4.0)
+    betap_range: Pair = (1.0, 2.0)
     # ---- first stage: resize, noise, JPEG ----
-    resize_prob: Sequence[float] = (0.2, 0.7, 0.1)
-    resize_range: Sequence[float] = (0.15, 1.5)
-    gaussian_noise_prob: float = 0.5
-    noise_range: Sequence[float] = (1.0, 30.0)
-    poisson_scale_range: Sequence[float] = (0.05, 3.0)
-    gray_noise_prob: float = 0.4
-    jpeg_range: Sequence[float] = (30.0, 95.0)
+    resize_prob: Dist = (0.2, 0.7, 0.1)
+    resize_range: Pair = (0.15, 1.5)
+    gaussian_noise_prob: Prob = 0.5
+    noise_range: Pair = (1.0, 30.0)
+    poisson_scale_range: Pair = (0.05, 3.0)
+    gray_noise_prob: Prob = 0.4
+    jpeg_range: Pair = (30.0, 95.0)
     # ---- second stage ----
-    second_blur_prob: float = 0.8
-    blur_kernel_size2: int = 21
-    kernel_list2: Sequence[str] = field(default_factory=lambda: list(_SIX))
-    kernel_prob2: Sequence[float] = field(default_factory=lambda: list(_PROB6))
-    sinc_prob2: float = 0.1
-    blur_sigma2: Sequence[float] = (0.2, 1.5)
-    betag_range2: Sequence[float] = (0.5, 4.0)
-    betap_range2: Sequence[float] = (1.0, 2.0)
-    resize_prob2: Sequence[float] = (0.3, 0.4, 0.3)
-    resize_range2: Sequence[float] = (0.3, 1.2)
-    gaussian_noise_prob2: float = 0.5
-    noise_range2: Sequence[float] = (1.0, 25.0)
-    poisson_scale_range2: Sequence[float] = (0.05, 2.5)
-    gray_noise_prob2: float = 0.4
-    jpeg_range2: Sequence[float] = (30.0, 95.0)
+    second_blur_prob: Prob = 0.8
+    blur_kernel_size2: Annotated[Int, Field(ge=1)] = 21
+    kernel_list2: KernelTypes = tuple(_SIX)
+    kernel_prob2: Dist = tuple(_PROB6)
+    sinc_prob2: Prob = 0.1
+    blur_sigma2: Pair = (0.2, 1.5)
+    betag_range2: Pair = (0.5, 4.0)
+    betap_range2: Pair = (1.0, 2.0)
+    resize_prob2: Dist = (0.3, 0.4, 0.3)
+    resize_range2: Pair = (0.3, 1.2)
+    gaussian_noise_prob2: Prob = 0.5
+    noise_range2: Pair = (1.0, 25.0)
+    poisson_scale_range2: Pair = (0.05, 2.5)
+    gray_noise_prob2: Prob = 0.4
+    jpeg_range2: Pair = (30.0, 95.0)
     # ---- final step ----
-    final_sinc_prob: float = 0.8
+    final_sinc_prob: Prob = 0.8
     # ---- values Real-ESRGAN hard-codes, exposed here ----
-    kernel_range: Sequence[int] = (7, 21)  # kernel sizes: odd numbers in this range
-    resize_modes: Sequence[str] = field(default_factory=lambda: list(RESIZE_MODES))
-    final_order_prob: float = 0.5  # probability of [resize + sinc] → JPEG (else JPEG → [resize + sinc])
-    scale: int = 4  # accepted for option-file compatibility; degrade() takes the scale it applies
+    kernel_range: tuple[Int, Int] = (7, 21)  # kernel sizes: odd numbers in this range
+    resize_modes: Annotated[tuple[Literal[RESIZE_MODES], ...], Field(min_length=1)] = RESIZE_MODES  # type: ignore
+    final_order_prob: Prob = 0.5  # probability of [resize + sinc] → JPEG (else JPEG → [resize + sinc])
+    scale: Annotated[Int, Field(ge=1)] = 4  # accepted for option-file compatibility; degrade() takes the scale
 
-    def __post_init__(self) -> None:
-        for f in fields(self):  # freeze lists into tuples so the space is hashable and immutable
-            v = getattr(self, f.name)
-            if isinstance(v, list):
-                object.__setattr__(self, f.name, tuple(v))
-        self._validate()
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        return only_known_keys(cls, data)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -85,13 +96,7 @@ class DegradationSpace:
         """
         if opt is None:
             return cls()
-        if not isinstance(opt, dict):
-            raise OptionError(f"degradation options must be a mapping, got {type(opt).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(opt) - known)
-        if unknown:
-            raise OptionError(f"unknown degradation option(s) {unknown}; known keys: {', '.join(sorted(known))}")
-        return cls(**{k: opt[k] for k in opt})
+        return check(cls, opt)
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> "DegradationSpace":
@@ -109,84 +114,45 @@ class DegradationSpace:
         """Plain dict (lists, not tuples) that :meth:`from_opt` accepts back; YAML/JSON friendly."""
         return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
 
-    # ------------------------------------------------------------------ validation
-    def _validate(self) -> None:
-        def prob(name: str) -> None:
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
-                raise OptionError(f"{name}: expected a probability in [0, 1], got {v!r}")
-
-        def rng(name: str, lo_min: float = 0.0) -> None:
-            v = getattr(self, name)
-            if not isinstance(v, (tuple, list)) or len(v) != 2 or not all(
-                isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v
-            ):
-                raise OptionError(f"{name}: expected a [low, high] pair of numbers, got {v!r}")
-            if v[0] > v[1]:
-                raise OptionError(f"{name}: range is reversed ({v[0]} > {v[1]}); write it as [low, high]")
-            if v[0] < lo_min:
-                raise OptionError(f"{name}: low end {v[0]} is below the minimum {lo_min}")
-
-        def dist(name: str, n: int | None = None) -> None:
-            v = getattr(self, name)
-            if not isinstance(v, (tuple, list)) or not v or not all(
-                isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 for x in v
-            ):
-                raise OptionError(f"{name}: expected a list of non-negative probabilities, got {v!r}")
-            if n is not None and len(v) != n:
-                raise OptionError(f"{name}: expected {n} probabilities, got {len(v)}")
-            if abs(sum(v) - 1.0) > 1e-6:
-                raise OptionError(f"{name}: probabilities must sum to 1, they sum to {sum(v):.6g}")
-
-        for name in ("sinc_prob", "sinc_prob2", "gaussian_noise_prob", "gaussian_noise_prob2", "gray_noise_prob",
-                     "gray_noise_prob2", "second_blur_prob", "final_sinc_prob", "final_order_prob"):
-            prob(name)
+    # ------------------------------------------------------------------ validation (rules across fields)
+    @model_validator(mode="after")
+    def _consistent(self) -> "DegradationSpace":
         for suffix in ("", "2"):
             klist = getattr(self, "kernel_list" + suffix)
-            if not isinstance(klist, (tuple, list)) or not klist:
-                raise OptionError(f"kernel_list{suffix}: expected a non-empty list of kernel types")
-            for k in klist:
-                if k not in BLUR_TYPES:
-                    raise OptionError(f"kernel_list{suffix}: unknown kernel type {k!r}; "
-                                      f"expected one of {', '.join(BLUR_TYPES)}")
-            dist("kernel_prob" + suffix, len(klist))
-            dist("resize_prob" + suffix, 3)
-            rng("blur_sigma" + suffix)
+            for name, n in (("kernel_prob", len(klist)), ("resize_prob", 3)):
+                v = getattr(self, name + suffix)
+                if len(v) != n:
+                    raise at_key(name + suffix, f"expected {n} probabilities, got {len(v)}")
+                if abs(sum(v) - 1.0) > 1e-6:
+                    raise at_key(name + suffix, f"probabilities must sum to 1, they sum to {sum(v):.6g}")
+            for name in ("blur_sigma", "betag_range", "betap_range", "resize_range", "noise_range",
+                         "poisson_scale_range", "jpeg_range"):
+                lo, hi = getattr(self, name + suffix)
+                if lo > hi:
+                    raise at_key(name + suffix, f"range is reversed ({lo:g} > {hi:g}); write it as [low, high]")
+                if lo < (1.0 if name == "jpeg_range" else 0.0):
+                    raise at_key(name + suffix, f"low end {lo:g} is below the minimum {1 if name == 'jpeg_range' else 0}")
             if getattr(self, "blur_sigma" + suffix)[0] <= 0:
-                raise OptionError(f"blur_sigma{suffix}: sigma must be > 0")
-            rng("betag_range" + suffix)
-            rng("betap_range" + suffix)
-            for b in ("betag_range", "betap_range"):
-                lo, hi = getattr(self, b + suffix)
+                raise at_key("blur_sigma" + suffix, "sigma must be > 0")
+            for name in ("betag_range", "betap_range", "resize_range"):
+                lo, hi = getattr(self, name + suffix)
                 if not (0 < lo <= 1 <= hi):
-                    raise OptionError(f"{b}{suffix}: must satisfy 0 < low <= 1 <= high (beta is drawn half below, "
-                                      f"half above 1), got [{lo}, {hi}]")
-            rng("resize_range" + suffix)
-            lo, hi = getattr(self, "resize_range" + suffix)
-            if not (0 < lo <= 1 <= hi):
-                raise OptionError(f"resize_range{suffix}: must satisfy 0 < low <= 1 <= high, got [{lo}, {hi}]")
-            rng("noise_range" + suffix)
-            rng("poisson_scale_range" + suffix)
-            rng("jpeg_range" + suffix, 1.0)
+                    why = " (beta is drawn half below, half above 1)" if name != "resize_range" else ""
+                    raise at_key(name + suffix, f"must satisfy 0 < low <= 1 <= high{why}, got [{lo:g}, {hi:g}]")
             if getattr(self, "jpeg_range" + suffix)[1] > 100:
-                raise OptionError(f"jpeg_range{suffix}: JPEG quality is at most 100")
-            bks = getattr(self, "blur_kernel_size" + suffix)
-            if isinstance(bks, bool) or not isinstance(bks, int) or bks % 2 == 0 or bks < 1:
-                raise OptionError(f"blur_kernel_size{suffix}: expected an odd positive integer, got {bks!r}")
-        kr = self.kernel_range
-        if (not isinstance(kr, (tuple, list)) or len(kr) != 2 or not all(isinstance(x, int) for x in kr)
-                or kr[0] < 1 or kr[0] % 2 == 0 or kr[1] % 2 == 0):
-            raise OptionError(f"kernel_range: expected [low, high] odd integers, got {kr!r}")
-        if kr[0] > kr[1]:
-            raise OptionError(f"kernel_range: range is reversed ({kr[0]} > {kr[1]}); write it as [low, high]")
-        if kr[1] > min(self.blur_kernel_size, self.blur_kernel_size2):
-            raise OptionError(f"kernel_range: largest kernel {kr[1]} exceeds blur_kernel_size "
-                              f"{min(self.blur_kernel_size, self.blur_kernel_size2)}")
-        if not self.resize_modes or any(m not in RESIZE_MODES for m in self.resize_modes):
-            raise OptionError(f"resize_modes: expected a non-empty subset of {list(RESIZE_MODES)}, "
-                              f"got {list(self.resize_modes)}")
-        if isinstance(self.scale, bool) or not isinstance(self.scale, int) or self.scale < 1:
-            raise OptionError(f"scale: expected a positive integer, got {self.scale!r}")
+                raise at_key("jpeg_range" + suffix, "JPEG quality is at most 100")
+            if getattr(self, "blur_kernel_size" + suffix) % 2 == 0:
+                raise at_key("blur_kernel_size" + suffix,
+                          f"expected an odd positive integer, got {getattr(self, 'blur_kernel_size' + suffix)}")
+        lo, hi = self.kernel_range
+        if lo < 1 or lo % 2 == 0 or hi % 2 == 0:
+            raise at_key("kernel_range", f"expected [low, high] odd positive integers, got [{lo}, {hi}]")
+        if lo > hi:
+            raise at_key("kernel_range", f"range is reversed ({lo} > {hi}); write it as [low, high]")
+        if hi > min(self.blur_kernel_size, self.blur_kernel_size2):
+            raise at_key("kernel_range", f"largest kernel {hi} exceeds blur_kernel_size "
+                                      f"{min(self.blur_kernel_size, self.blur_kernel_size2)}")
+        return self
 
     # ------------------------------------------------------------------ sampling
     @property

@@ -10,10 +10,11 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from restoration.degradations.kernels import Kernel
 from restoration.errors import RestorationError
+from restoration.schema.base import Bool, Num, Section, Str, check
 
 RESIZE_DIRECTIONS = ("up", "down", "keep")
 RESIZE_MODES = ("area", "bilinear", "bicubic")
@@ -31,30 +32,37 @@ MAX_KERNEL_SIGMA = 100.0
 MAX_KERNEL_BETA = 100.0
 
 
-def _num(d: dict, key: str, where: str) -> float:
-    if key not in d:
-        raise RestorationError(f"{where}: missing field {key!r}")
-    v = d[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise RestorationError(f"{where}.{key}: expected a finite number, got {v!r}")
-    return float(v)
+class ResizeRecord(Section):
+    """A resize step in a bank file."""
+
+    direction: Literal[RESIZE_DIRECTIONS]  # type: ignore[valid-type]
+    scale: Num
+    mode: Literal[RESIZE_MODES]  # type: ignore[valid-type]
 
 
-def _choice(d: dict, key: str, allowed: tuple[str, ...], where: str) -> str:
-    if key not in d:
-        raise RestorationError(f"{where}: missing field {key!r}")
-    if d[key] not in allowed:
-        raise RestorationError(f"{where}.{key}: {d[key]!r} is not one of {', '.join(allowed)}")
-    return d[key]
+class NoiseRecord(Section):
+    """A noise step in a bank file."""
+
+    kind: Literal[NOISE_KINDS]  # type: ignore[valid-type]
+    level: Num
+    gray: Bool
 
 
-def _only(d: Any, keys: set[str], where: str) -> dict:
-    if not isinstance(d, dict):
-        raise RestorationError(f"{where}: expected a mapping, got {type(d).__name__}")
-    unknown = sorted(set(d) - keys)
-    if unknown:
-        raise RestorationError(f"{where}: unknown field(s) {unknown}")
-    return d
+class TaskRecord(Section):
+    """A task in a bank file (kernels are checked by :meth:`Kernel.from_dict`)."""
+
+    blur1: dict
+    resize1: ResizeRecord
+    noise1: NoiseRecord
+    jpeg1: Num
+    blur2: dict | None
+    resize2: ResizeRecord
+    noise2: NoiseRecord
+    final_order: Literal[FINAL_ORDERS]  # type: ignore[valid-type]
+    final_mode: Literal[RESIZE_MODES]  # type: ignore[valid-type]
+    final_sinc: dict | None
+    jpeg2: Num
+    id: Str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,9 +87,8 @@ class Resize:
 
     @classmethod
     def from_dict(cls, d: Any, where: str = "resize") -> "Resize":
-        d = _only(d, {"direction", "scale", "mode"}, where)
-        return cls(_choice(d, "direction", RESIZE_DIRECTIONS, where), _num(d, "scale", where),
-                   _choice(d, "mode", RESIZE_MODES, where))
+        r = check(ResizeRecord, d, where)
+        return cls(r.direction, r.scale, r.mode)
 
     def describe(self) -> str:
         if self.direction == "keep":
@@ -110,10 +117,8 @@ class Noise:
 
     @classmethod
     def from_dict(cls, d: Any, where: str = "noise") -> "Noise":
-        d = _only(d, {"kind", "level", "gray"}, where)
-        if not isinstance(d.get("gray"), bool):
-            raise RestorationError(f"{where}.gray: expected true/false, got {d.get('gray')!r}")
-        return cls(_choice(d, "kind", NOISE_KINDS, where), _num(d, "level", where), d["gray"])
+        r = check(NoiseRecord, d, where)
+        return cls(r.kind, r.level, r.gray)
 
     def describe(self) -> str:
         tone = "gray" if self.gray else "color"
@@ -207,32 +212,27 @@ class DegradationTask:
     @classmethod
     def from_dict(cls, d: Any, where: str = "task") -> "DegradationTask":
         """Inverse of :meth:`to_dict`; an ``id`` field, when present, must match the parameters."""
-        keys = {"blur1", "resize1", "noise1", "jpeg1", "blur2", "resize2", "noise2", "final_order", "final_mode",
-                "final_sinc", "jpeg2", "id"}
-        d = _only(d, keys, where)
-        missing = sorted(keys - {"id"} - set(d))
-        if missing:
-            raise RestorationError(f"{where}: missing field(s) {missing}")
+        r = check(TaskRecord, d, where)
         try:
             task = cls(
-                blur1=_kernel(d["blur1"], f"{where}.blur1"),
-                resize1=Resize.from_dict(d["resize1"], f"{where}.resize1"),
-                noise1=Noise.from_dict(d["noise1"], f"{where}.noise1"),
-                jpeg1=_num(d, "jpeg1", where),
-                blur2=None if d["blur2"] is None else _kernel(d["blur2"], f"{where}.blur2"),
-                resize2=Resize.from_dict(d["resize2"], f"{where}.resize2"),
-                noise2=Noise.from_dict(d["noise2"], f"{where}.noise2"),
-                final_order=_choice(d, "final_order", FINAL_ORDERS, where),
-                final_mode=_choice(d, "final_mode", RESIZE_MODES, where),
-                final_sinc=None if d["final_sinc"] is None else _kernel(d["final_sinc"], f"{where}.final_sinc"),
-                jpeg2=_num(d, "jpeg2", where),
+                blur1=_kernel(r.blur1, f"{where}.blur1"),
+                resize1=Resize(r.resize1.direction, r.resize1.scale, r.resize1.mode),
+                noise1=Noise(r.noise1.kind, r.noise1.level, r.noise1.gray),
+                jpeg1=r.jpeg1,
+                blur2=None if r.blur2 is None else _kernel(r.blur2, f"{where}.blur2"),
+                resize2=Resize(r.resize2.direction, r.resize2.scale, r.resize2.mode),
+                noise2=Noise(r.noise2.kind, r.noise2.level, r.noise2.gray),
+                final_order=r.final_order,
+                final_mode=r.final_mode,
+                final_sinc=None if r.final_sinc is None else _kernel(r.final_sinc, f"{where}.final_sinc"),
+                jpeg2=r.jpeg2,
             )
         except RestorationError as exc:
             msg = str(exc)
             raise RestorationError(msg if msg.startswith(where) else f"{where}: {msg}") from None
-        if "id" in d and d["id"] != task.task_id:
+        if r.id is not None and r.id != task.task_id:
             raise RestorationError(
-                f"{where}: id {d['id']!r} does not match its parameters (they hash to {task.task_id!r}); "
+                f"{where}: id {r.id!r} does not match its parameters (they hash to {task.task_id!r}); "
                 "remove the id field to accept edited parameters"
             )
         return task

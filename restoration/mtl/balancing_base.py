@@ -1,5 +1,5 @@
 """The balancer interface and the per-key loss plumbing every balancing method shares: key reduction, global
-statistics under DDP, gradient sync, option coercion, :class:`Balancer` and the plain :class:`MeanBalancer`.
+statistics under DDP, gradient sync, :class:`Balancer` and the plain :class:`MeanBalancer`.
 
 Kept apart from :mod:`restoration.mtl.balancing` (the factory) so the method modules import their base without
 importing the factory that imports them. Read the factory's docstring for the conventions.
@@ -79,28 +79,6 @@ def sync_grads(params: Sequence[Tensor]) -> None:
     all_reduce_grads(list(params))
 
 
-def _coerce(key: str, value: Any, default: Any) -> Any:
-    """Check an option against the type of its default (YAML reads ``1e-3`` as a string: accept that)."""
-    where = f"train.balancing.{key}"
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise OptionError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if isinstance(default, (int, float)) and not isinstance(value, bool):
-        try:
-            num = float(value)
-        except (TypeError, ValueError):
-            raise OptionError(f"{where}: expected a number, got {value!r}") from None
-        if isinstance(default, int) and not isinstance(default, bool):
-            if num != int(num):
-                raise OptionError(f"{where}: expected an integer, got {value!r}")
-            return int(num)
-        return num
-    if isinstance(default, str) and not isinstance(value, str):
-        raise OptionError(f"{where}: expected a string, got {value!r}")
-    return value
-
-
 # ----------------------------------------------------------------------------------------------------------
 # base class
 class Balancer:
@@ -113,23 +91,12 @@ class Balancer:
     needs_after_step = False
 
     def __init__(self, opt: dict | None = None) -> None:
-        opt = dict(opt or {})
-        opt.pop("type", None)  # a copy: the caller's dict is never changed
-        allowed = {"over": "groups", **self.DEFAULTS}
-        unknown = sorted(set(opt) - set(allowed))
-        if unknown:
-            raise OptionError(
-                f"train.balancing.{unknown[0]}: unknown option for type {self.TYPE!r} "
-                f"(allowed: {', '.join(sorted(allowed))})")
-        for key, value in opt.items():
-            opt[key] = _coerce(key, value, allowed[key])
-        self.opt = {**allowed, **opt}
-        for key, choices in self.CHOICES.items():
-            if key in self.opt and self.opt[key] not in choices:
-                raise OptionError(f"train.balancing.{key}: must be one of {choices}, got {self.opt[key]!r}")
+        from restoration.schema.balancing import check_balancing
+
+        # the caller's dict is never changed; types, choices and unknown keys are checked by the schema
+        self.opt = check_balancing(self.TYPE, dict(opt or {}), {"over": "groups", **self.DEFAULTS},
+                                   {"over": OVER_CHOICES, **self.CHOICES})
         self.over = str(self.opt["over"])
-        if self.over not in OVER_CHOICES:
-            raise OptionError(f"train.balancing.over: must be one of {OVER_CHOICES}, got {self.over!r}")
 
     # -- main entry -------------------------------------------------------------------------------------
     def watch(self, net: torch.nn.Module, keys: Tensor | None = None) -> contextlib.AbstractContextManager:

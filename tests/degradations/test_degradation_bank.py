@@ -56,7 +56,7 @@ def test_bad_bank_files_fail_with_the_file_and_field_named(tmp_path):
         ({**good, "format": "something"}, "not a task bank"),
         ({**good, "version": 99}, "unsupported task bank version 99"),
         ({k: v for k, v in good.items() if k != "tasks"}, "'tasks' must be a list"),
-        ({**good, "tasks": [{**good["tasks"][0], "jpeg1": "x"}]}, r"tasks\[0\].jpeg1: expected a finite number"),
+        ({**good, "tasks": [{**good["tasks"][0], "jpeg1": "x"}]}, r"tasks\[0\].jpeg1: expected a number, got 'x'"),
         ({**good, "tasks": good["tasks"][:1] + [{**good["tasks"][1], "blur1": {"kind": "box", "size": 7}}]},
          r"tasks\[1\].blur1: unknown kernel type 'box'"),
         ({**good, "groups": {"G1": [7]}}, "task index 7 is out of range"),

@@ -110,18 +110,21 @@ def test_probabilities_set_to_0_or_1_force_a_branch():
 
 
 @pytest.mark.parametrize("opt, message", [
-    ({"kernel_list": ["iso", "box"], "kernel_prob": [0.5, 0.5]}, "kernel_list: unknown kernel type 'box'"),
+    ({"kernel_list": ["iso", "box"], "kernel_prob": [0.5, 0.5]}, r"kernel_list\[1\]: must be one of 'iso', .* got 'box'"),
     ({"kernel_prob2": [0.5, 0.25, 0.12, 0.03, 0.12, 0.03]}, "kernel_prob2: probabilities must sum to 1"),
     ({"resize_prob": [0.2, 0.2, 0.2]}, "resize_prob: probabilities must sum to 1"),
     ({"noise_range": [30, 1]}, r"noise_range: range is reversed \(30 > 1\)"),
     ({"blur_sigma2": [1.5, 0.2]}, "blur_sigma2: range is reversed"),
     ({"kernel_range": [21, 7]}, "kernel_range: range is reversed"),
-    ({"gray_noise_prob": 1.5}, "gray_noise_prob: expected a probability"),
+    ({"gray_noise_prob": 1.5}, "gray_noise_prob: must be <= 1.0, got 1.5"),
     ({"jpeg_range": [30, 120]}, "jpeg_range: JPEG quality is at most 100"),
     ({"kernel_prob": [0.5, 0.5]}, "kernel_prob: expected 6 probabilities"),
     ({"resize_range": [0.5, 0.9]}, "resize_range: must satisfy 0 < low <= 1 <= high"),
-    ({"noise_rnage": [1, 3]}, r"unknown degradation option\(s\) \['noise_rnage'\]"),
+    ({"noise_rnage": [1, 3]}, r"noise_rnage: unknown option \(known keys: betag_range, "),
     ({"kernel_range": [7, 25]}, "exceeds blur_kernel_size"),
+    ({"sinc_prob": "0.1"}, r"sinc_prob: expected a number, got '0.1' \(PyYAML reads 2e-4 as a string"),
+    ({"blur_kernel_size": 21.0}, "blur_kernel_size: expected an integer, got float 21.0"),
+    ({"noise_range": [1, 2, 3]}, "noise_range: expected 2 values, got 3"),
 ])
 def test_bad_options_raise_one_clear_option_error(opt, message):
     with pytest.raises(OptionError, match=message):
