@@ -12,20 +12,18 @@ from typing import Any
 
 from restoration._version import __version__
 from restoration.atomic import atomic_path
+from restoration.checkpoints import INFERENCE_KEYS, TRAINING_KEYS, unwrap_state_dict
 from restoration.errors import RestorationError
 from restoration.hashing import sha256_file
 from restoration.inference.descriptor import ARCHS, ModelDescriptor, canonical_arch
 from restoration.inference.weights import (
     CHECKPOINT_KEYS,
-    INFERENCE_KEYS,
     PTH_EXT,
     SAFETENSORS_EXT,
-    TRAINING_KEYS,
     check_finite,
     describe_weights,
     detect_arch,
     read_weights,
-    unwrap_state_dict,
 )
 from restoration.inference.zoo import resolve_model
 

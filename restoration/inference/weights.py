@@ -11,17 +11,15 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
+from restoration.checkpoints import INFERENCE_KEYS, unwrap_state_dict
 from restoration.errors import RestorationError
 from restoration.inference.descriptor import ARCHS, ModelDescriptor
 
 SAFETENSORS_EXT = (".safetensors",)
 PTH_EXT = (".pth", ".pt", ".ckpt", ".bin")
-# BasicSR saves the EMA weights next to the plain ones: inference uses the EMA ones, training resumes the plain ones.
-INFERENCE_KEYS = ("params_ema", "params", "state_dict", "model")
 CHECKPOINT_KEYS = INFERENCE_KEYS  # the name earlier versions exported
-TRAINING_KEYS = ("params", "params_ema", "state_dict", "model")
 
 
 def _max_index(state: Mapping[str, Any], prefix: str) -> int:
@@ -83,27 +81,6 @@ def detect_arch(state: Mapping[str, Any], source: str = "the file") -> ModelDesc
     )
 
 
-def unwrap_state_dict(obj: Any, source: str, prefer: Sequence[str] = INFERENCE_KEYS) -> dict:
-    """The tensors of a loaded checkpoint: the first entry of ``prefer`` holding a mapping (recursively), else the
-    top-level tensors; a ``module.`` prefix (DataParallel/DDP) is removed.
-
-    Inference prefers the EMA weights (:data:`INFERENCE_KEYS`); resuming training wants the plain ones first
-    (:data:`TRAINING_KEYS`, or BasicSR's ``param_key`` followed by those)."""
-    import torch
-
-    if isinstance(obj, Mapping):
-        for key in prefer:
-            if key in obj and isinstance(obj[key], Mapping):
-                return unwrap_state_dict(obj[key], source, prefer)
-        state = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
-        if state:
-            if all(k.startswith("module.") for k in state):
-                state = {k[len("module."):]: v for k, v in state.items()}
-            return state
-    raise RestorationError(f"{source} holds no state dict (expected {', '.join(prefer[:2])} or tensors at the "
-                           "top level)")
-
-
 def read_weights(path: str | os.PathLike) -> tuple[dict, dict[str, str]]:
     """Return (state_dict on CPU, metadata). Refuses anything that is not plain tensors."""
     path = Path(path)
@@ -144,7 +121,7 @@ def read_weights(path: str | os.PathLike) -> tuple[dict, dict[str, str]]:
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise RestorationError(f"{path} is not a readable PyTorch checkpoint: {first}") from None
-    state = unwrap_state_dict(obj, str(path))
+    state = unwrap_state_dict(obj, str(path), INFERENCE_KEYS)  # inference: the EMA weights first
     check_finite(state, path)
     return state, {}
 

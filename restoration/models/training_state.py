@@ -1,4 +1,4 @@
-"""Checkpoint I/O and per-sample losses shared by the training models.
+"""Checkpoint I/O of the training models (the per-sample losses are in :mod:`restoration.training.losses`).
 
 Weights and training states are read with ``torch.load(weights_only=True)`` (never arbitrary unpickling);
 training states hold only tensors, numbers, strings, lists and dicts (plus BasicSR's scheduler Counter, allowed
@@ -11,9 +11,9 @@ from collections import Counter
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from basicsr.utils import get_root_logger
 
+from restoration.checkpoints import chosen_key, training_keys, unwrap_state_dict
 from restoration.errors import OptionError, RestorationError
 
 
@@ -35,56 +35,28 @@ def safe_load(path: str | os.PathLike) -> dict:
 
 def load_checkpoint(net: torch.nn.Module, path: str | os.PathLike, strict: bool = True,
                     param_key: str | None = "params") -> None:
-    """Load BasicSR-style weights (``{params, params_ema}`` or a bare state dict; ``.safetensors`` too)."""
+    """Load BasicSR-style weights (``{params, params_ema}`` or a bare state dict; ``.safetensors`` too) into one
+    training network: the ``param_key`` entry (``params`` for net_g, ``params_ema`` for net_g_ema), else the plain
+    weights, as BasicSR (:func:`restoration.checkpoints.training_keys`)."""
+    prefer = training_keys(param_key)
     if str(path).endswith(".safetensors"):
         from safetensors.torch import load_file
 
-        state = load_file(str(path))
+        raw = load_file(str(path))
     else:
-        state = safe_load(path)
-        if param_key is not None and isinstance(state, dict):
-            if param_key in state:
-                state = state[param_key]
-            elif "params" in state:
-                state = state["params"]
-            elif "params_ema" in state:
-                state = state["params_ema"]
-    state = {(k[7:] if k.startswith("module.") else k): v for k, v in state.items()}
-    missing, unexpected = net.load_state_dict(state, strict=False)
+        raw = safe_load(path)
+    used = chosen_key(raw, prefer) or "state dict"
+    state = unwrap_state_dict(raw, str(path), prefer)
+    try:
+        missing, unexpected = net.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shapes differ: torch raises even with strict=False
+        sizes = [ln.strip() for ln in str(exc).splitlines() if "size mismatch" in ln]
+        raise RestorationError(f"{path}: weights do not fit {type(net).__name__} ({'; '.join(sizes[:2]) or exc}); "
+                               "check network_g") from None
     if strict and (missing or unexpected):
         raise RestorationError(f"{path}: weights do not fit {type(net).__name__} (missing {missing[:3]}, "
                                f"unexpected {unexpected[:3]}); check network_g or set path.strict_load_g: false")
-    get_root_logger().info(f"Loaded {type(net).__name__} from {path} [{param_key}]")
-
-
-def pixel_loss_per_sample(out: torch.Tensor, target: torch.Tensor, loss_opt: dict) -> torch.Tensor:
-    """Per-sample pixel loss ``[B]`` (mean over C, H, W) times ``loss_weight``: L1Loss, MSELoss, CharbonnierLoss."""
-    kind = loss_opt.get("type", "L1Loss")
-    weight = float(loss_opt.get("loss_weight", 1.0))
-    if kind == "L1Loss":
-        d = (out - target).abs()
-    elif kind == "MSELoss":
-        d = (out - target) ** 2
-    elif kind == "CharbonnierLoss":
-        d = torch.sqrt((out - target) ** 2 + float(loss_opt.get("eps", 1e-12)))
-    else:
-        raise OptionError(f"train.pixel_opt.type: {kind!r} is not supported (L1Loss, MSELoss, CharbonnierLoss)")
-    return d.flatten(1).mean(1) * weight
-
-
-def gan_loss_per_sample(pred: torch.Tensor, target_is_real: bool, gan_type: str, is_disc: bool = False) -> torch.Tensor:
-    """Per-sample GAN loss ``[B]`` (mean over the discriminator's output map), as BasicSR's GANLoss."""
-    pred = pred.flatten(1)
-    if gan_type == "hinge" and is_disc:
-        return F.relu(1 - pred).mean(1) if target_is_real else F.relu(1 + pred).mean(1)
-    if gan_type == "vanilla":
-        target = torch.ones_like(pred) if target_is_real else torch.zeros_like(pred)
-        return F.binary_cross_entropy_with_logits(pred, target, reduction="none").mean(1)
-    if gan_type == "lsgan":
-        return ((pred - float(target_is_real)) ** 2).mean(1)
-    if gan_type == "hinge":  # generator side: -D(x)
-        return -pred.mean(1)
-    raise OptionError(f"train.gan_opt.gan_type: {gan_type!r} is not supported (vanilla, lsgan, hinge)")
+    get_root_logger().info(f"Loaded {type(net).__name__} from {path} [{used}]")
 
 
 def save_atomic(obj, path: str | os.PathLike) -> Path:
