@@ -9,7 +9,6 @@ on CPU).
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from typing import Sequence
 
@@ -190,22 +189,6 @@ def degrade(gt: torch.Tensor, tasks: Sequence[DegradationTask] | torch.Tensor | 
         return _run(gt.float(), task_list, generator, scale).to(gt.dtype)
 
 
-@contextlib.contextmanager
-def _small_ops(device: torch.device):
-    """Per-group ops (resizes, noise) are small: on CPU they run single-threaded. Each multi-threaded torch op is
-    a parallel region that must wait for every worker thread; on a busy machine that wait dwarfs the work, and a
-    batch of distinct tasks issues hundreds of such ops. The large batched ops keep the caller's threads."""
-    n = torch.get_num_threads()
-    if device.type != "cpu" or n == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
-
-
 class _Rows:
     """Batch rows of one task group: a slice when they are consecutive (no copy), else an index tensor."""
 
@@ -236,11 +219,10 @@ def _run(x: torch.Tensor, tasks: list[DegradationTask], gen: torch.Generator | N
     # 1st stage: blur (canvas-batched), then resize + noise per task (output size depends on the task), JPEG
     parts = [index[t].take(x) if len(keys) > 1 else x for t in keys]
     parts = blur_many(parts, [t.blur1 for t in keys], "first blur")
-    with _small_ops(device):
-        for gi, t in enumerate(keys):
-            if t.resize1.direction != "keep":
-                parts[gi] = _resize(parts[gi], None, t.resize1.scale, t.resize1.mode, "first resize")
-            parts[gi] = _add_noise(parts[gi], t.noise1, gen)
+    for gi, t in enumerate(keys):
+        if t.resize1.direction != "keep":
+            parts[gi] = _resize(parts[gi], None, t.resize1.scale, t.resize1.mode, "first resize")
+        parts[gi] = _add_noise(parts[gi], t.noise1, gen)
     parts = _jpeg(parts, [t.jpeg1 for t in keys])
 
     # 2nd stage: optional blur, resize relative to the final LR size, noise
@@ -248,18 +230,16 @@ def _run(x: torch.Tensor, tasks: list[DegradationTask], gen: torch.Generator | N
     for (gi, _), y in zip(blurred, blur_many([parts[gi] for gi, _ in blurred], [k for _, k in blurred],
                                                "second blur")):
         parts[gi] = y
-    with _small_ops(device):
-        for gi, t in enumerate(keys):
-            size = (int(H / scale * t.resize2.scale), int(W / scale * t.resize2.scale))
-            parts[gi] = _add_noise(_resize(parts[gi], size, None, t.resize2.mode, "second resize"), t.noise2, gen)
+    for gi, t in enumerate(keys):
+        size = (int(H / scale * t.resize2.scale), int(W / scale * t.resize2.scale))
+        parts[gi] = _add_noise(_resize(parts[gi], size, None, t.resize2.mode, "second resize"), t.noise2, gen)
 
     # final step, two orders: [resize to LR + sinc] → JPEG, or JPEG → [resize to LR + sinc]
     late = [gi for gi, t in enumerate(keys) if t.final_order == "jpeg_resize_sinc"]
     for gi, y in zip(late, _jpeg([parts[gi] for gi in late], [keys[gi].jpeg2 for gi in late])):
         parts[gi] = y
     lr = (H // scale, W // scale)
-    with _small_ops(device):
-        parts = [_resize(parts[gi], lr, None, t.final_mode, "final resize") for gi, t in enumerate(keys)]
+    parts = [_resize(parts[gi], lr, None, t.final_mode, "final resize") for gi, t in enumerate(keys)]
     sinc = [(gi, t.final_sinc) for gi, t in enumerate(keys) if t.final_sinc is not None]
     for (gi, _), y in zip(sinc, blur_many([parts[gi] for gi, _ in sinc], [k for _, k in sinc], "final sinc")):
         parts[gi] = y

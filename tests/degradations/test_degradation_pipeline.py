@@ -268,3 +268,23 @@ def test_input_errors_are_one_clear_message():
         degrade(torch.rand(1, 3, 64, 64), torch.tensor([0]))
     with pytest.raises(RestorationError, match="float"):
         degrade(torch.zeros(1, 3, 64, 64, dtype=torch.uint8), [t])
+
+
+def test_results_do_not_depend_on_torch_threads_and_the_count_is_left_alone(photos, monkeypatch):
+    """degrade never changes the process's torch thread count, not even for a while (a library call: other threads
+    of the process would see it; the job's entry point chooses the count), and its output is the same under one
+    or two threads."""
+    tasks = _branch_tasks()
+    gt = _gt_batch(photos, len(tasks), 96)
+    before = torch.get_num_threads()
+    set_threads = torch.set_num_threads
+    out = {}
+    try:
+        for n in (1, 2):
+            set_threads(n)
+            with monkeypatch.context() as m:
+                m.setattr(torch, "set_num_threads", lambda _: pytest.fail("degrade changed torch's thread count"))
+                out[n] = degrade(gt, tasks, torch.Generator().manual_seed(11))
+    finally:
+        set_threads(before)
+    assert torch.equal(out[1], out[2])
