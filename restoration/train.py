@@ -194,7 +194,7 @@ def _validate(model, opt: dict, val_loaders, current_iter: int, tb_logger, logge
             continue
         name = vl.dataset.opt.get("name", "val")
         metrics = {k: float(v) for k, v in (getattr(model, "metric_results", None) or {}).items()}
-        bicubic = (getattr(model, "bicubic_results", None) or {}).get(name, {})
+        bicubic = model.bicubic_results.get(name, {})
         curves.add({"kind": "val", "iter": current_iter, "dataset": name, "metrics": metrics, "bicubic": bicubic})
         worse = [k for k, v in metrics.items() if k in bicubic and "psnr" in k.lower() and v < bicubic[k]]
         for k in worse:
@@ -226,7 +226,6 @@ def _train_loop(opt: dict, resume: dict | None, data, logger, tb_logger, stop_at
     val_freq = opt["val"]["val_freq"] if opt.get("val") and val_loaders else 0
     clock = Clock(total)
     every = {"checkpoint": ckpt_freq, "validation": val_freq}
-    model.history = []  # (iter, l_g_total): tests and benchmarks read it
     it_data = iter(loader)
     t_data = t_iter = 0.0
     tick = time.perf_counter()
@@ -240,7 +239,6 @@ def _train_loop(opt: dict, resume: dict | None, data, logger, tb_logger, stop_at
         clock.add_iteration(time.perf_counter() - tick)  # data + step
         tick = time.perf_counter()
         t_iter += tick - t0
-        model.history.append((current_iter, model.log_dict.get("l_g_total", float("nan"))))
         if current_iter % print_freq == 0:
             values = dict(model.get_current_log())
             line = progress_line(opt["name"], current_iter * gbs // per_epoch, current_iter,

@@ -3,9 +3,11 @@
 ``feed_data`` receives GT patches with task assignments and synthesises the LQ on the training device with
 ``restoration.degradations.degrade`` (optionally through Real-ESRGAN's training-pair queue). The pixel loss is
 kept per sample, reduced to per-key sums (keys = groups or bank tasks) and handed to the balancer, which leaves
-the final, globally synchronised gradient in ``.grad``. Per-group (and, for small banks, per-task) losses are
-logged. Where BasicSR's SRModel does not fit (DDP wrapping, ``.cuda()`` device choice, unsafe ``torch.load``,
-``pop`` on option dicts) this class overrides the one method concerned.
+the final, globally synchronised gradient in ``.grad``. That optimiser step is :class:`restoration.training.TrainStep`,
+the one every training in the project uses: ``optimize_parameters`` hands it the batch and logs what it reports.
+Per-group (and, for small banks, per-task) losses are logged. Where BasicSR's SRModel does not fit (DDP wrapping,
+``.cuda()`` device choice, unsafe ``torch.load``, ``pop`` on option dicts) this class overrides the one method
+concerned.
 """
 from __future__ import annotations
 
@@ -24,10 +26,11 @@ from restoration import dist as rdist
 from restoration.errors import OptionError
 from restoration.models.nets import build_net
 from restoration.models.pair_queue import PairQueue
-from restoration.models.training_state import load_checkpoint, pixel_loss_per_sample
+from restoration.models.training_state import load_checkpoint
+from restoration.training import Batch, Ema, PerSampleLoss, PixelLoss, TrainStep
+from restoration.training.optim import OPTIMIZERS, build_optimizer
 
-OPTIMIZERS = {"Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW, "SGD": torch.optim.SGD,
-              "Adamax": torch.optim.Adamax, "RMSprop": torch.optim.RMSprop}
+__all__ = ["OPTIMIZERS", "RealSRMTLModel", "pick_device"]
 
 
 def pick_device(opt: dict) -> torch.device:
@@ -66,6 +69,9 @@ class RealSRMTLModel(SRModel):
         queue_size = int(opt.get("queue_size", 0) or 0)
         self.queue = PairQueue(queue_size, seed + 7919 * (opt.get("rank", 0) + 1)) if queue_size else None
         self.usm = None
+        self.train_step: TrainStep | None = None
+        self.history: list[tuple[int, float]] = []  # (iteration, l_g_total) of every optimize_parameters call
+        self.bicubic_results: dict[str, dict[str, float]] = {}  # validation set -> metrics of bicubic upsampling
         if self.is_train:
             self.init_training_settings()
 
@@ -94,6 +100,8 @@ class RealSRMTLModel(SRModel):
         self.num_bank_tasks = n_tasks
         self.num_keys = num_keys_for(self.balancer.over, n_tasks, n_groups)
         self.num_groups = 1 + n_groups
+        if self.train_step is not None:
+            self.train_step.num_keys = self.num_keys
 
     def init_training_settings(self) -> None:
         from restoration.mtl.balancing import build_balancer
@@ -101,14 +109,16 @@ class RealSRMTLModel(SRModel):
         self.net_g.train()
         train_opt = self.opt["train"]
         self.ema_decay = float(train_opt.get("ema_decay", 0) or 0)
+        ema = None
         if self.ema_decay > 0:
             get_root_logger().info(f"Use Exponential Moving Average with decay: {self.ema_decay}")
             self.net_g_ema = build_net(self.opt["network_g"]).to(self.device)
+            ema = Ema(self.net_g, self.net_g_ema, self.ema_decay)
             load_path = (self.opt.get("path") or {}).get("pretrain_network_g")
             if load_path:
                 self.load_network(self.net_g_ema, load_path, self.opt["path"].get("strict_load_g", True), "params_ema")
             else:
-                self.model_ema(0)
+                ema.update(0)  # a copy
             self.net_g_ema.eval()
         self.pixel_opt = copy.deepcopy(train_opt.get("pixel_opt") or {"type": "L1Loss", "loss_weight": 1.0})
         self.balancer = build_balancer(copy.deepcopy(train_opt.get("balancing")))
@@ -122,21 +132,19 @@ class RealSRMTLModel(SRModel):
         self._setup_keys()
         self.task_stats = torch.zeros(2, 1, dtype=torch.float64)
         self.setup_optimizers()
-        self.setup_schedulers()
+        self.setup_schedulers()  # BasicSR's, stepped by update_learning_rate (warm-up, restarts), not by TrainStep
+        self.train_step = TrainStep(self.net_g, self.optimizer_g, self.build_loss(), self.balancer, self.num_keys, ema)
 
     def _needs_usm(self) -> bool:
         return False
 
-    def _make_optimizer(self, optim_opt: dict, params) -> torch.optim.Optimizer:
-        optim_opt = dict(optim_opt)
-        kind = optim_opt.pop("type")  # a copy: the option dict keeps its 'type'
-        if kind not in OPTIMIZERS:
-            raise OptionError(f"train.optim_*.type: unknown optimiser {kind!r} (choose from {', '.join(OPTIMIZERS)})")
-        return OPTIMIZERS[kind](params, **optim_opt)
+    def build_loss(self) -> PerSampleLoss:
+        """The generator's per-sample loss (the GAN stage adds perceptual and adversarial terms)."""
+        return PixelLoss(self.pixel_opt, target="gt_usm" if self.gt_usm_flag else "gt", name="l_pix")
 
     def setup_optimizers(self) -> None:
         params = [p for p in self.net_g.parameters() if p.requires_grad]
-        self.optimizer_g = self._make_optimizer(self.opt["train"]["optim_g"], params)
+        self.optimizer_g = build_optimizer(self.opt["train"]["optim_g"], params, "train.optim_g")
         self.optimizers.append(self.optimizer_g)
 
     def setup_schedulers(self) -> None:
@@ -183,61 +191,32 @@ class RealSRMTLModel(SRModel):
         self.task, self.group = batch["task"], batch["group"]
 
     # ------------------------------------------------------------------ optimisation
-    def pixel_target(self) -> torch.Tensor:
-        return self.gt_usm if self.gt_usm_flag else self.gt
-
-    def per_sample_losses(self, current_iter: int) -> tuple[torch.Tensor, OrderedDict]:
-        """Per-sample generator loss ``[B]`` and its (detached) components for the log."""
-        l_pix = pixel_loss_per_sample(self.output, self.pixel_target(), self.pixel_opt)
-        return l_pix, OrderedDict(l_pix=l_pix.detach())
-
     def _keys(self) -> torch.Tensor:
         from restoration.mtl.balancing import batch_keys
 
         return batch_keys(self.task, self.group, self.balancer.over, self.num_bank_tasks)
 
-    def optimize_parameters(self, current_iter: int) -> None:
-        from restoration.mtl.balancing import global_stats, reduce_losses
+    def training_batch(self) -> Batch:
+        """The batch ``feed_data`` synthesised, with its balancing keys."""
+        return Batch(self.lq, self.gt, self._keys(), self.gt_usm)
 
-        self.optimizer_g.zero_grad(set_to_none=False)
-        keys = self._keys()
-        with self.balancer.watch(self.net_g, keys):  # level: representation records the tail's input here
-            self.output = self.net_g(self.lq)
-        per_sample, parts = self.per_sample_losses(current_iter)
-        sums, counts = reduce_losses(per_sample, keys, self.num_keys)
-        params = [p for p in self.net_g.parameters() if p.requires_grad]
-        info = self.balancer.backward(sums, counts, params)
-        self.optimizer_g.step()
-        if self.balancer.needs_after_step:
-            self._reevaluate(per_sample.detach(), keys, current_iter)
-        # log: global means of every component, then per group / per task
-        comp = torch.stack([v.sum() for v in parts.values()] + [per_sample.detach().sum(),
+    def optimize_parameters(self, current_iter: int) -> None:
+        """One :class:`TrainStep` on the batch ``feed_data`` made, then the log: global means of every loss
+        component, per group and per task."""
+        from restoration.mtl.balancing import global_stats
+
+        result = self.train_step.step(self.training_batch())
+        self.output = result.output
+        per_sample, parts = result.per_sample, result.parts
+        comp = torch.stack([v.sum() for v in parts.values()] + [per_sample.sum(),
                                                                  torch.tensor(float(per_sample.numel()),
                                                                               device=per_sample.device)])
         comp_sum, _ = global_stats(comp, torch.zeros_like(comp))
         n = float(comp_sum[-1])
         self.log_dict = OrderedDict((k, float(comp_sum[i]) / n) for i, k in enumerate(parts))
         self.log_dict["l_g_total"] = float(comp_sum[-2]) / n
-        self._log_keys(per_sample.detach(), info)
-        if self.ema_decay > 0:
-            self.model_ema(decay=self.ema_decay)
-
-    def _reevaluate(self, per_sample: torch.Tensor, keys: torch.Tensor, current_iter: int) -> None:
-        """FAMO's post-step hook: the samples the balancer names, re-evaluated with the updated network, and
-        their losses from the step itself. ``output``/``gt`` are restored for what follows (the GAN's D step)."""
-        from restoration.mtl.balancing import reduce_losses
-
-        idx = self.balancer.after_step_samples(per_sample.shape[0]).to(per_sample.device)
-        saved = self.output, self.gt, self.gt_usm
-        try:
-            with torch.no_grad():
-                self.gt, self.gt_usm = saved[1][idx], saved[2][idx]
-                self.output = self.net_g(self.lq[idx])
-                after, _ = self.per_sample_losses(current_iter)
-        finally:
-            self.output, self.gt, self.gt_usm = saved
-        self.balancer.after_step(*reduce_losses(after.detach(), keys[idx], self.num_keys),
-                                 *reduce_losses(per_sample[idx], keys[idx], self.num_keys))
+        self._log_keys(per_sample, result.info)
+        self.history.append((current_iter, self.log_dict["l_g_total"]))
 
     def _log_keys(self, per_sample: torch.Tensor, info: dict) -> None:
         from restoration.mtl.balancing import global_stats, reduce_losses
@@ -261,22 +240,14 @@ class RealSRMTLModel(SRModel):
                     if t_cnt[t] > 0:
                         self.log_dict[f"l_task/{t}"] = float(t_sum[t] / t_cnt[t])
 
-    def model_ema(self, decay: float = 0.999) -> None:
-        with torch.no_grad():
-            ema = dict(self.net_g_ema.named_parameters())
-            for k, p in self.get_bare_model(self.net_g).named_parameters():
-                ema[k].mul_(decay).add_(p.detach(), alpha=1 - decay)
-
     # ------------------------------------------------------------------ validation
     def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
         """BasicSR's validation, plus (once per dataset) the same metrics for bicubic upsampling of the LQ."""
         super().nondist_validation(dataloader, current_iter, tb_logger, save_img)
         name = dataloader.dataset.opt["name"]
-        done = self.__dict__.setdefault("_bicubic_logged", set())
         metrics = (self.opt.get("val") or {}).get("metrics")
-        if name in done or not metrics:
+        if name in self.bicubic_results or not metrics:
             return
-        done.add(name)
         from basicsr.metrics import calculate_metric
         from basicsr.utils import tensor2img
 
@@ -287,7 +258,7 @@ class RealSRMTLModel(SRModel):
             pair = {"img": tensor2img([up[0]]), "img2": tensor2img([data["gt"][0]])}
             for m, mopt in metrics.items():
                 totals[m] += calculate_metric(pair, copy.deepcopy(mopt))
-        self.__dict__.setdefault("bicubic_results", {})[name] = {m: v / n for m, v in totals.items()}
+        self.bicubic_results[name] = {m: v / n for m, v in totals.items()}
         get_root_logger().info(f"Bicubic baseline {name}: " + ", ".join(f"{m}: {v / n:.4f}" for m, v in totals.items()))
 
     # ------------------------------------------------------------------ state

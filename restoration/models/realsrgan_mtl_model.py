@@ -2,9 +2,10 @@
 
 Generator loss per sample = L1 + perceptual (VGG19 by default; VGG16 or LPIPS-VGG) + GAN loss from a U-Net SN
 discriminator; the per-sample total goes through the same per-task/per-group reduction and balancer as the L1
-stage. USM-sharpened targets are options (``l1_gt_usm``, ``percep_gt_usm``, ``gan_gt_usm``; Real-ESRGAN: True,
-True, False) and the degradation starts from the sharpened GT, as in Real-ESRGAN. The discriminator is a plain
-single-objective network: its gradients are averaged over ranks directly.
+stage (one :class:`restoration.training.TrainStep`, with :class:`GeneratorLoss` as its per-sample loss).
+USM-sharpened targets are options (``l1_gt_usm``, ``percep_gt_usm``, ``gan_gt_usm``; Real-ESRGAN: True, True,
+False) and the degradation starts from the sharpened GT, as in Real-ESRGAN. The discriminator step stays here: a
+plain single-objective network, its gradients averaged over ranks directly.
 """
 from __future__ import annotations
 
@@ -19,7 +20,40 @@ from restoration import dist as rdist
 from restoration.losses.perceptual_loss import PerceptualLossPerSample
 from restoration.models.nets import build_net
 from restoration.models.realsr_mtl_model import RealSRMTLModel
-from restoration.models.training_state import gan_loss_per_sample, pixel_loss_per_sample
+from restoration.training import Batch, PerSampleLoss
+from restoration.training.losses import gan_loss_per_sample, pixel_loss_per_sample
+from restoration.training.optim import build_optimizer
+
+
+class GeneratorLoss:
+    """Per-sample generator loss of the GAN stage: pixel (optional) + perceptual (optional) + adversarial, each
+    against ``gt`` or ``gt_usm`` as the options say; the discriminator is read, not trained, here. With ``distill``
+    set (a :class:`restoration.losses.distill.DistillTarget`), batches that carry ``teacher``/``from_cache`` in
+    ``extra`` add the distillation term."""
+
+    distill = None
+
+    def __init__(self, pixel_opt: dict | None, pixel_target: str, perceptual: torch.nn.Module | None,
+                 perceptual_target: str, net_d: torch.nn.Module, gan_type: str, gan_weight: float) -> None:
+        self.pixel_opt, self.pixel_target = pixel_opt, pixel_target
+        self.perceptual, self.perceptual_target = perceptual, perceptual_target
+        self.net_d, self.gan_type, self.gan_weight = net_d, gan_type, float(gan_weight)
+
+    def __call__(self, output: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, OrderedDict]:
+        parts = OrderedDict()
+        total = output.new_zeros(output.shape[0])
+        if self.pixel_opt:
+            l_pix = pixel_loss_per_sample(output, batch.target(self.pixel_target), self.pixel_opt)
+            total, parts["l_g_pix"] = total + l_pix, l_pix.detach()
+        if self.perceptual is not None:
+            l_percep = self.perceptual(output, batch.target(self.perceptual_target))
+            total, parts["l_g_percep"] = total + l_percep, l_percep.detach()
+        l_gan = gan_loss_per_sample(self.net_d(output), True, self.gan_type) * self.gan_weight
+        total, parts["l_g_gan"] = total + l_gan, l_gan.detach()
+        if self.distill is not None and "teacher" in batch.extra:
+            l_distill = self.distill.loss(output, batch.extra["teacher"], batch.extra["from_cache"])
+            total, parts["l_distill"] = total + l_distill, l_distill.detach()
+        return total, parts
 
 
 @MODEL_REGISTRY.register()
@@ -56,21 +90,13 @@ class RealSRGANMTLModel(RealSRMTLModel):
     def setup_optimizers(self) -> None:
         super().setup_optimizers()
         params = [p for p in self.net_d.parameters() if p.requires_grad]
-        self.optimizer_d = self._make_optimizer(self.opt["train"]["optim_d"], params)
+        self.optimizer_d = build_optimizer(self.opt["train"]["optim_d"], params, "train.optim_d")
         self.optimizers.append(self.optimizer_d)
 
-    def per_sample_losses(self, current_iter: int) -> tuple[torch.Tensor, OrderedDict]:
-        parts = OrderedDict()
-        total = self.output.new_zeros(self.output.shape[0])
-        if self.cri_pix_opt:
-            l_pix = pixel_loss_per_sample(self.output, self.gt_usm if self.l1_gt_usm else self.gt, self.cri_pix_opt)
-            total, parts["l_g_pix"] = total + l_pix, l_pix.detach()
-        if self.cri_perceptual is not None:
-            l_percep = self.cri_perceptual(self.output, self.gt_usm if self.percep_gt_usm else self.gt)
-            total, parts["l_g_percep"] = total + l_percep, l_percep.detach()
-        l_gan = gan_loss_per_sample(self.net_d(self.output), True, self.gan_type) * self.gan_weight
-        total, parts["l_g_gan"] = total + l_gan, l_gan.detach()
-        return total, parts
+    def build_loss(self) -> PerSampleLoss:
+        usm = {True: "gt_usm", False: "gt"}
+        return GeneratorLoss(self.cri_pix_opt, usm[self.l1_gt_usm], self.cri_perceptual, usm[self.percep_gt_usm],
+                             self.net_d, self.gan_type, self.gan_weight)
 
     def optimize_parameters(self, current_iter: int) -> None:
         for p in self.net_d.parameters():
@@ -81,6 +107,7 @@ class RealSRGANMTLModel(RealSRMTLModel):
             with torch.no_grad():
                 self.output = self.net_g(self.lq)
             self.log_dict = OrderedDict()
+            self.history.append((current_iter, float("nan")))  # the generator did not train this iteration
         for p in self.net_d.parameters():
             p.requires_grad_(True)
         self.optimizer_d.zero_grad(set_to_none=False)

@@ -1,0 +1,68 @@
+"""Per-sample training losses: every loss here returns one value per sample (``[B]``), so the balancer can reduce
+it per task or group. A loss object is called as ``loss(output, batch) -> (per_sample, parts)``: ``parts`` holds
+the detached components the log shows."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from restoration.errors import OptionError
+from restoration.training.batch import Batch
+
+PIXEL_LOSSES = ("L1Loss", "MSELoss", "CharbonnierLoss")
+
+
+class PerSampleLoss(Protocol):
+    def __call__(self, output: Tensor, batch: Batch) -> tuple[Tensor, OrderedDict[str, Tensor]]: ...
+
+
+def pixel_loss_per_sample(out: Tensor, target: Tensor, loss_opt: dict) -> Tensor:
+    """Per-sample pixel loss ``[B]`` (mean over C, H, W) times ``loss_weight``: L1Loss, MSELoss, CharbonnierLoss."""
+    kind = loss_opt.get("type", "L1Loss")
+    weight = float(loss_opt.get("loss_weight", 1.0))
+    if kind == "L1Loss":
+        d = (out - target).abs()
+    elif kind == "MSELoss":
+        d = (out - target) ** 2
+    elif kind == "CharbonnierLoss":
+        d = torch.sqrt((out - target) ** 2 + float(loss_opt.get("eps", 1e-12)))
+    else:
+        raise OptionError(f"train.pixel_opt.type: {kind!r} is not supported ({', '.join(PIXEL_LOSSES)})")
+    return d.flatten(1).mean(1) * weight
+
+
+def gan_loss_per_sample(pred: Tensor, target_is_real: bool, gan_type: str, is_disc: bool = False) -> Tensor:
+    """Per-sample GAN loss ``[B]`` (mean over the discriminator's output map), as BasicSR's GANLoss."""
+    pred = pred.flatten(1)
+    if gan_type == "hinge" and is_disc:
+        return F.relu(1 - pred).mean(1) if target_is_real else F.relu(1 + pred).mean(1)
+    if gan_type == "vanilla":
+        target = torch.ones_like(pred) if target_is_real else torch.zeros_like(pred)
+        return F.binary_cross_entropy_with_logits(pred, target, reduction="none").mean(1)
+    if gan_type == "lsgan":
+        return ((pred - float(target_is_real)) ** 2).mean(1)
+    if gan_type == "hinge":  # generator side: -D(x)
+        return -pred.mean(1)
+    raise OptionError(f"train.gan_opt.gan_type: {gan_type!r} is not supported (vanilla, lsgan, hinge)")
+
+
+class PixelLoss:
+    """``train.pixel_opt`` as a per-sample loss against ``batch.gt`` (or ``gt_usm``); logged as ``name``."""
+
+    def __init__(self, opt: dict | None = None, target: str = "gt", name: str = "l_pix") -> None:
+        self.opt = dict(opt or {"type": "L1Loss", "loss_weight": 1.0})
+        if self.opt.get("type", "L1Loss") not in PIXEL_LOSSES:
+            raise OptionError(f"train.pixel_opt.type: {self.opt['type']!r} is not supported "
+                              f"({', '.join(PIXEL_LOSSES)})")
+        self.target, self.name = target, name
+
+    def __call__(self, output: Tensor, batch: Batch) -> tuple[Tensor, OrderedDict[str, Tensor]]:
+        loss = pixel_loss_per_sample(output, batch.target(self.target), self.opt)
+        return loss, OrderedDict([(self.name, loss.detach())])
+
+    def __repr__(self) -> str:
+        return f"PixelLoss({self.opt}, target={self.target!r})"
