@@ -3,9 +3,11 @@
 BasicSR reads option files without checking them: a typo in a key is ignored, ``lr: 2e-4`` arrives as the
 string "2e-4" (PyYAML follows YAML 1.1) and only fails deep inside the optimiser, a missing dataset folder
 fails after the experiment folder was created. Here every key of the known sections is checked against a
-schema, types are checked, and the files an option names must exist. Each problem raises one
-:class:`OptionError` naming the key path (``train.optim_g.lr``). Overrides are parsed as YAML values, never
-executed. The returned dict is a fresh copy: callers may keep the loaded file unchanged.
+schema (:mod:`restoration.schema.train`, one pydantic model per section), types are checked (a string is never a
+number), and the files an option names must exist. Each problem raises one :class:`OptionError` naming the key
+path (``train.optim_g.lr``). A file may inherit from others (``_base_: cpu_tiny.yml``, see
+:func:`restoration.yaml_files.read_options`). Overrides are parsed as YAML values, never executed. The returned
+dict is a fresh copy of the merged file: BasicSR functions consume it as it is.
 """
 from __future__ import annotations
 
@@ -13,128 +15,14 @@ import copy
 import inspect
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import yaml
 
 from restoration.errors import OptionError, RestorationError
-from restoration.yaml_files import read_yaml  # noqa: F401  (also re-exported: callers import it from here)
+from restoration.yaml_files import read_options, read_yaml  # noqa: F401  (re-exported: callers import them here)
 
 OFFLINE = "offline"  # dataroot_gt value: the photos installed packages ship (restoration.data.offline_photos)
-
-# ---------------------------------------------------------------------------------------------- schema
-# A spec is a type name, a tuple of accepted names, or a dict of sub-specs. "*" in a dict = extra keys allowed
-# (their values are checked elsewhere, e.g. network kwargs against the arch's signature).
-INT, FLOAT, BOOL, STR, LIST, DICT, ANY, NONE = "int", "float", "bool", "str", "list", "dict", "any", "none"
-NUMS = "list[float]"
-
-_LOSS = {"type": STR, "loss_weight": FLOAT, "reduction": STR, "*": ANY}
-_TASKS = {"mode": STR, "bank": (STR, NONE), "group_weights": (NUMS, NONE), "seed": (INT, NONE)}
-_TRAIN_DATA = {
-    "name": STR, "type": STR, "dataroot_gt": (STR, LIST), "meta_info": (STR, NONE), "io_backend": {"type": STR, "*": ANY},
-    "filename_tmpl": STR, "gt_size": INT, "use_hflip": BOOL, "use_rot": BOOL, "offline_val_count": INT,
-    "batch_size_per_gpu": INT, "num_worker_per_gpu": INT, "dataset_enlarge_ratio": INT, "prefetch_mode": (STR, NONE),
-    "pin_memory": BOOL, "persistent_workers": BOOL, "tasks": _TASKS, "phase": STR, "scale": INT, "cache_images": BOOL,
-}
-_VAL_DATA = {
-    "name": STR, "type": STR, "dataroot_gt": (STR, LIST), "dataroot_lq": STR, "meta_info": (STR, NONE),
-    "io_backend": {"type": STR, "*": ANY}, "filename_tmpl": STR, "offline_val_count": INT, "crop_size": (INT, NONE),
-    "tasks": {"bank": (STR, NONE), "num_tasks": INT, "seed": INT}, "phase": STR, "scale": INT,
-}
-SCHEMA: dict[str, Any] = {
-    "name": STR, "model_type": STR, "scale": INT, "num_gpu": (INT, STR), "manual_seed": (INT, NONE),
-    "is_train": BOOL, "dist": BOOL, "rank": INT, "world_size": INT, "auto_resume": BOOL, "root_path": STR,
-    "find_unused_parameters": BOOL, "num_threads": (INT, STR),
-    # Real-ESRGAN model-level keys
-    "queue_size": INT, "gt_usm": BOOL, "l1_gt_usm": BOOL, "percep_gt_usm": BOOL, "gan_gt_usm": BOOL,
-    "usm": {"radius": INT, "weight": FLOAT, "threshold": FLOAT},
-    "degradation": ({"*": ANY}, NONE),  # checked by DegradationSpace.from_opt
-    "datasets": {"*": ANY},     # checked per phase below
-    "network_g": {"type": STR, "*": ANY},
-    "network_d": {"type": STR, "*": ANY},
-    "path": {"pretrain_network_g": (STR, NONE), "param_key_g": STR, "strict_load_g": BOOL, "resume_state": (STR, NONE),
-             "pretrain_network_d": (STR, NONE), "param_key_d": STR, "strict_load_d": BOOL, "experiments_root": STR,
-             "models": STR, "training_states": STR, "log": STR, "visualization": STR, "root": STR},
-    "train": {
-        "ema_decay": FLOAT, "total_iter": INT, "warmup_iter": INT, "net_d_iters": INT, "net_d_init_iters": INT,
-        "optim_g": {"type": STR, "lr": FLOAT, "weight_decay": FLOAT, "betas": NUMS, "momentum": FLOAT, "eps": FLOAT},
-        "optim_d": {"type": STR, "lr": FLOAT, "weight_decay": FLOAT, "betas": NUMS, "momentum": FLOAT, "eps": FLOAT},
-        "scheduler": {"type": STR, "milestones": "list[int]", "gamma": FLOAT, "periods": "list[int]",
-                      "restart_weights": NUMS, "restarts": "list[int]", "eta_min": FLOAT},
-        "pixel_opt": (_LOSS, NONE), "perceptual_opt": (_LOSS, NONE), "gan_opt": (_LOSS, NONE),
-        "distill_opt": ({"*": ANY}, NONE),  # checked by restoration.losses.distill
-        "balancing": ({"*": ANY}, NONE),  # checked by build_balancer
-    },
-    "val": {"val_freq": INT, "save_img": BOOL, "suffix": (STR, NONE), "pbar": BOOL,
-            "metrics": {"*": {"type": STR, "crop_border": INT, "test_y_channel": BOOL, "better": STR}}},
-    "logger": {"print_freq": INT, "save_checkpoint_freq": INT, "use_tb_logger": BOOL,
-               "wandb": {"project": (STR, NONE), "resume_id": (STR, NONE)}, "task_loss_limit": INT},
-    "dist_params": {"backend": STR, "port": INT, "timeout_s": INT},
-}
-REQUIRED = ("name", "model_type", "scale", "datasets", "network_g", "train")
-OUR_DATASETS = ("GTImageDataset", "DegradedValDataset")
-_STRING_NUM_HINT = "PyYAML reads 2e-4 as a string: write !!float 2e-4 or 0.0002"
-
-
-def _is(value: Any, kind: str) -> bool:
-    if kind == ANY:
-        return True
-    if kind == NONE:
-        return value is None
-    if kind == BOOL:
-        return isinstance(value, bool)
-    if kind == INT:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == FLOAT:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind == STR:
-        return isinstance(value, str)
-    if kind == LIST:
-        return isinstance(value, (list, tuple))
-    if kind == DICT:
-        return isinstance(value, Mapping)
-    if kind.startswith("list["):
-        inner = kind[5:-1]
-        return isinstance(value, (list, tuple)) and all(_is(v, inner) for v in value)
-    raise AssertionError(kind)
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    return f"{type(value).__name__} {value!r}"
-
-
-def check(value: Any, spec: Any, path: str) -> None:
-    """Raise OptionError when ``value`` does not fit ``spec`` (see SCHEMA)."""
-    options = spec if isinstance(spec, tuple) else (spec,)
-    dict_specs = [s for s in options if isinstance(s, dict)]
-    if dict_specs and isinstance(value, Mapping):
-        sub = dict_specs[0]
-        for key, v in value.items():
-            if key in sub:
-                check(v, sub[key], f"{path}.{key}" if path else str(key))
-            elif "*" in sub:
-                check(v, sub["*"], f"{path}.{key}" if path else str(key))
-            else:
-                known = ", ".join(sorted(k for k in sub if k != "*"))
-                where = path or "top level"
-                raise OptionError(f"{path + '.' if path else ''}{key}: unknown option (known keys at {where}: {known})")
-        return
-    kinds = [s for s in options if not isinstance(s, dict)]
-    if any(_is(value, k) for k in kinds):
-        return
-    wanted = " or ".join(["mapping"] * bool(dict_specs) + [k for k in kinds])
-    hint = f" ({_STRING_NUM_HINT})" if isinstance(value, str) and any("float" in k or k == INT for k in kinds) else ""
-    raise OptionError(f"{path}: expected {wanted}, got {_describe(value)}{hint}")
-
-
-# ---------------------------------------------------------------------------------------------- loading
-def _yaml_load(path: Path) -> dict:
-    data = read_yaml(path)
-    if not isinstance(data, dict):
-        raise OptionError(f"{path}: expected a mapping of options at the top level")
-    return data
 
 
 def apply_overrides(opt: dict, overrides: Sequence[str] | None) -> dict:
@@ -173,19 +61,16 @@ def _check_file(value: str | None, key: str, base: Path, folder: bool = False) -
         raise OptionError(f"{key}: {'folder' if folder else 'file'} {p} does not exist")
 
 
-def _check_dataset(phase: str, d: Any, base: Path) -> None:
+def _check_dataset(phase: str, d: Mapping, base: Path) -> None:
+    """The dataset type is registered and the folders and files it names exist (its keys: the schema)."""
     from basicsr.utils.registry import DATASET_REGISTRY
 
+    from restoration.schema.train import OUR_DATASETS
+
     key = f"datasets.{phase}"
-    if not isinstance(d, Mapping):
-        raise OptionError(f"{key}: expected a mapping")
-    if "type" not in d:
-        raise OptionError(f"{key}.type: missing (e.g. GTImageDataset)")
     dtype = d["type"]
     if dtype not in DATASET_REGISTRY:
         raise OptionError(f"{key}.type: unknown dataset type {dtype!r}")
-    if dtype in OUR_DATASETS:
-        check(d, _TRAIN_DATA if phase == "train" else _VAL_DATA, key)
     roots = d.get("dataroot_gt")
     for i, root in enumerate(roots if isinstance(roots, list) else [roots] if roots is not None else []):
         if root == OFFLINE and dtype in OUR_DATASETS:
@@ -199,10 +84,6 @@ def _check_dataset(phase: str, d: Any, base: Path) -> None:
     tasks = d.get("tasks") or {}
     if isinstance(tasks, Mapping) and tasks.get("bank"):
         _check_file(tasks["bank"], f"{key}.tasks.bank", base)
-    if phase == "train":
-        for req in ("batch_size_per_gpu", "gt_size"):
-            if dtype in OUR_DATASETS and req not in d:
-                raise OptionError(f"{key}.{req}: missing")
 
 
 def _check_network(key: str, net: Mapping) -> None:
@@ -240,33 +121,20 @@ def _check_gt_size(gt_size: int, scale: int, degradation: Mapping | None) -> Non
 
 
 def validate(opt: dict, base: Path) -> None:
-    """Schema, types, files and cross-checks; raises OptionError. Needs BasicSR registries (imports them)."""
+    """Schema, files and cross-checks; raises OptionError. Needs BasicSR registries (imports them)."""
     import restoration
 
     restoration.register()
     from basicsr.utils.registry import MODEL_REGISTRY
 
-    for key in REQUIRED:
-        if key not in opt:
-            raise OptionError(f"{key}: missing")
-    check(opt, SCHEMA, "")
-    from restoration.options_checks import check_name, check_numbers, check_objects
+    from restoration.options_checks import check_objects
+    from restoration.schema.base import check
+    from restoration.schema.train import TrainOptions
 
-    check_name(opt["name"])
-    check_numbers(opt)
+    check(TrainOptions, opt)
     if opt["model_type"] not in MODEL_REGISTRY:
         raise OptionError(f"model_type: unknown model {opt['model_type']!r}")
-    num_gpu = opt.get("num_gpu", "auto")
-    if isinstance(num_gpu, str) and num_gpu != "auto":
-        raise OptionError(f"num_gpu: expected an integer or 'auto', got {num_gpu!r}")
-    threads = opt.get("num_threads", "auto")
-    if (isinstance(threads, str) and threads != "auto") or (isinstance(threads, int) and threads < 1):
-        raise OptionError(f"num_threads: expected a positive integer or 'auto', got {threads!r}")
-    if "train" not in opt["datasets"]:
-        raise OptionError("datasets.train: missing")
     for phase, d in opt["datasets"].items():
-        if phase != "train" and not phase.startswith("val"):
-            raise OptionError(f"datasets.{phase}: phase must be 'train' or start with 'val'")
         _check_dataset(phase, d, base)
     _check_network("network_g", opt["network_g"])
     if opt.get("network_d"):
@@ -278,26 +146,9 @@ def validate(opt: dict, base: Path) -> None:
 
             hint = "" if k == "resume_state" else f": {missing_weights_hint(str(_resolve(paths[k], base)))}"
             raise OptionError(f"path.{k}: file {_resolve(paths[k], base)} does not exist{hint}")
-    train = opt["train"]
-    for req in ("total_iter", "optim_g"):
-        if req not in train:
-            raise OptionError(f"train.{req}: missing")
-    if opt.get("degradation") is not None:
-        from restoration.degradations import DegradationSpace
-
-        try:
-            DegradationSpace.from_opt(dict(opt["degradation"]))
-        except OptionError as exc:
-            raise OptionError(f"degradation: {exc}") from None
     train_data = opt["datasets"]["train"]
-    if train_data.get("type") == "GTImageDataset" and "gt_size" in train_data:
-        _check_gt_size(int(train_data["gt_size"]), int(opt["scale"]), opt.get("degradation"))
-    if train.get("distill_opt") is not None:
-        from restoration.losses.distill import check_distill_opt
-
-        check_distill_opt(train["distill_opt"])
-    if opt.get("val") and opt["val"].get("val_freq") is None:
-        raise OptionError("val.val_freq: missing")
+    if train_data["type"] == "GTImageDataset":
+        _check_gt_size(train_data["gt_size"], opt["scale"], opt.get("degradation"))
     check_objects(opt)
 
 
@@ -354,7 +205,7 @@ def load_options(path: str | os.PathLike, overrides: Sequence[str] | None = None
     """Read, override and validate a training option file; relative paths are resolved against ``base``
     (default: the current directory, as BasicSR does). Returns a new dict."""
     path = Path(path)
-    opt = apply_overrides(copy.deepcopy(_yaml_load(path)), overrides)
+    opt = apply_overrides(copy.deepcopy(read_options(path)), overrides)
     try:
         _weights_by_name(opt, Path(base) if base is not None else Path.cwd())
         validate(opt, Path(base) if base is not None else Path.cwd())

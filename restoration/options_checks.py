@@ -1,88 +1,16 @@
-"""Checks of training options beyond their schema: names, numeric ranges, and the objects they describe.
+"""Checks of training options beyond their schema: the objects they describe, each built once.
 
-Everything a run would otherwise find out only after creating its experiment folder, building its data and its
-network is checked here first: the experiment name must stay inside ``experiments/``, numbers must be finite and in
-range (``lr: .nan``, ``batch_size_per_gpu: 0`` or ``total_iter: -1`` would crash or silently save an untrained
-model), and the balancer, network (built on the ``meta`` device: no memory, no time), optimisers and schedulers are
-constructed once from their options. Each problem is one :class:`OptionError` naming the key.
+Names, types and numeric ranges are the schema's (:mod:`restoration.schema.train`). What only the object itself
+can refuse is checked here, before a run creates its experiment folder: the balancer, the network (built on the
+``meta`` device: no memory, no time), optimisers and schedulers are constructed once from their options. Each
+problem is one :class:`OptionError` naming the key.
 """
 from __future__ import annotations
 
 import copy
-import math
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 from restoration.errors import OptionError
-
-# (key path, lowest, highest, lowest excluded, highest excluded); None = unbounded; "*" matches any key.
-RANGES: tuple[tuple[str, float | None, float | None, bool, bool], ...] = (
-    ("scale", 1, None, False, False),
-    ("num_gpu", 0, None, False, False),
-    ("manual_seed", 0, 2 ** 32 - 1, False, False),
-    ("queue_size", 0, None, False, False),
-    ("datasets.*.batch_size_per_gpu", 1, None, False, False),
-    ("datasets.*.num_worker_per_gpu", 0, None, False, False),
-    ("datasets.*.gt_size", 1, None, False, False),
-    ("datasets.*.dataset_enlarge_ratio", 1, None, False, False),
-    ("datasets.*.crop_size", 1, None, False, False),
-    ("datasets.*.offline_val_count", 0, None, False, False),
-    ("datasets.*.tasks.num_tasks", 1, None, False, False),
-    ("train.total_iter", 1, None, False, False),
-    ("train.ema_decay", 0, 1, False, True),
-    ("train.net_d_iters", 1, None, False, False),
-    ("train.net_d_init_iters", 0, None, False, False),
-    ("train.optim_g.lr", 0, None, True, False),
-    ("train.optim_d.lr", 0, None, True, False),
-    ("train.scheduler.gamma", 0, None, True, False),
-    ("train.*.loss_weight", 0, None, False, False),
-    ("val.val_freq", 1, None, False, False),
-    ("val.metrics.*.crop_border", 0, None, False, False),
-    ("logger.print_freq", 1, None, False, False),
-    ("logger.save_checkpoint_freq", 1, None, False, False),
-    ("logger.task_loss_limit", 0, None, False, False),
-)
-
-
-def check_name(name: Any) -> None:
-    """The experiment name is one folder name under ``experiments/``: never empty, never a path."""
-    if not isinstance(name, str) or not name.strip():
-        raise OptionError(f"name: must be a non-empty folder name (it becomes experiments/<name>), got {name!r}")
-    if name != name.strip() or name in (".", "..") or any(c in name for c in "/\\\0"):
-        raise OptionError(f"name: {name!r} is not a plain folder name (no '/', '\\', '..', leading or trailing "
-                          "spaces): the experiment must stay inside experiments/")
-
-
-def _walk(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    yield path, node
-    if isinstance(node, Mapping):
-        for k, v in node.items():
-            yield from _walk(v, f"{path}.{k}" if path else str(k))
-    elif isinstance(node, (list, tuple)):
-        for i, v in enumerate(node):
-            yield from _walk(v, f"{path}[{i}]")
-
-
-def _matches(path: str, pattern: str) -> bool:
-    parts, pats = path.split("."), pattern.split(".")
-    return len(parts) == len(pats) and all(p == q or q == "*" for p, q in zip(parts, pats))
-
-
-def check_numbers(opt: Mapping) -> None:
-    """Every number is finite; the numbers of :data:`RANGES` are in range."""
-    for path, value in _walk(opt):
-        if isinstance(value, float) and not math.isfinite(value):
-            raise OptionError(f"{path}: must be a finite number, got {value}")
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            continue
-        for pattern, lo, hi, lo_open, hi_open in RANGES:
-            if not _matches(path, pattern):
-                continue
-            low_bad = lo is not None and (value <= lo if lo_open else value < lo)
-            high_bad = hi is not None and (value >= hi if hi_open else value > hi)
-            if low_bad or high_bad:
-                lo_txt = "" if lo is None else f"{'>' if lo_open else '>='} {lo}"
-                hi_txt = "" if hi is None else f"{'<' if hi_open else '<='} {hi}"
-                raise OptionError(f"{path}: must be {' and '.join(t for t in (lo_txt, hi_txt) if t)}, got {value}")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -23,68 +23,52 @@ import copy
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields
-from typing import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Iterable, Literal, Sequence
 
 import torch
 
 from restoration.degradations import DegradationTask
 from restoration.errors import OptionError
 from restoration.mtl.competition_data import PatchSource
+from restoration.schema.base import Int, NonNeg, Num, Pos, PosNum, check, options_dataclass
 
 EXECUTIONS = ("auto", "loop", "vmap")
 MEASURES = ("before", "after", "holdout")
 
 
-@dataclass
+@options_dataclass("probe")
 class ProbeConfig:
     """One probe recipe. ``measure``: ``before`` = the training loss of step t (free), ``after`` = the loss on
     B_t once step t has been applied (a TAG-style look-ahead; one more forward per window step), ``holdout`` = the
     loss after step t on a fixed set of ``eval_batch`` pairs of the task that training never sees, divided by the
     frozen model's loss on the same set (one forward of that set per window step). ``tune_last`` > 0 fine-tunes
     only the last that many conv/linear layers (see ``tuned_names``): each step's backward stops there, so a probe
-    can take more, cheaper steps (the fast recipe of bench/probe.py)."""
+    can take more, cheaper steps (the fast recipe of bench/probe.py). The field types are the schema of the
+    ``probe:`` block (restoration.schema), checked on construction and on assignment."""
 
-    iters: int = 100
-    window: int = 10
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.9, 0.99)
-    batch_size: int = 4
-    patch_size: int = 64
-    degrade_size: int = 0
-    measure: str = "before"
-    seed: int = 0
-    scale: int = 4
-    execution: str = "auto"
-    chunk: int = 8
-    eval_batch: int = 8
-    tune_last: int = 0
+    iters: Pos = 100
+    window: Pos = 10
+    lr: PosNum = 2e-4
+    betas: tuple[Num, Num] = (0.9, 0.99)
+    batch_size: Pos = 4
+    patch_size: Pos = 64
+    degrade_size: NonNeg = 0
+    measure: Literal[MEASURES] = "before"  # type: ignore[valid-type]
+    seed: Int = 0
+    scale: Pos = 4
+    execution: Literal[EXECUTIONS] = "auto"  # type: ignore[valid-type]
+    chunk: Pos = 8
+    eval_batch: Pos = 8
+    tune_last: NonNeg = 0  # 0: tune every layer
 
     def __post_init__(self) -> None:
-        self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
-        for name in ("iters", "window", "batch_size", "patch_size", "chunk", "eval_batch"):
-            if int(getattr(self, name)) < 1:
-                raise OptionError(f"probe.{name}: must be a positive integer, got {getattr(self, name)!r}")
-        if int(self.tune_last) < 0:
-            raise OptionError(f"probe.tune_last: must be 0 (tune every layer) or a positive count, got "
-                              f"{self.tune_last!r}")
         if self.window > self.iters:
             raise OptionError(f"probe.window ({self.window}) exceeds probe.iters ({self.iters})")
-        if self.measure not in MEASURES:
-            raise OptionError(f"probe.measure: expected one of {MEASURES}, got {self.measure!r}")
-        if self.execution not in EXECUTIONS:
-            raise OptionError(f"probe.execution: expected one of {EXECUTIONS}, got {self.execution!r}")
-        if not self.lr > 0:
-            raise OptionError(f"probe.lr: must be positive, got {self.lr!r}")
 
     @classmethod
     def from_opt(cls, opt: dict | None, where: str = "probe") -> "ProbeConfig":
-        opt = dict(opt or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(opt) - known)
-        if unknown:
-            raise OptionError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**opt)
+        return check(cls, dict(opt or {}), where)
 
     def fingerprint(self) -> str:
         """Hash of everything that changes the indicator values (not how they are executed)."""

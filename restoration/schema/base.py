@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Any, Callable, Mapping, TypeVar
 
-from pydantic import AllowInfNan, BaseModel, ConfigDict, Strict, ValidationError, WrapValidator, model_validator
+from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, ValidationError, WrapValidator, model_validator
 from pydantic_core import PydanticCustomError
 
 from restoration.errors import OptionError
@@ -20,6 +20,9 @@ Num = Annotated[float, Strict(), AllowInfNan(False)]
 Int = Annotated[int, Strict()]
 Bool = Annotated[bool, Strict()]
 Str = Annotated[str, Strict()]
+Pos = Annotated[Int, Field(ge=1)]
+NonNeg = Annotated[Int, Field(ge=0)]
+PosNum = Annotated[Num, Field(gt=0)]
 NUMBER_HINT = "PyYAML reads 2e-4 as a string: write !!float 2e-4 or 0.0002"
 
 T = TypeVar("T")
@@ -59,7 +62,7 @@ def only_known_keys(model: Any, data: Any) -> Any:
         extra = cls_extra_allowed(model)
         unknown = [k for k in data if k not in known]
         if unknown and not extra:
-            raise PydanticCustomError("unknown_option", "{key}: unknown option (known keys: {known})",
+            raise PydanticCustomError("unknown_option", "{key}: unknown key (known keys: {known})",
                                       {"key": str(unknown[0]), "known": ", ".join(known)})
     return data
 
@@ -94,7 +97,7 @@ def either(wanted: str) -> WrapValidator:
 _WANTED = {"float_type": "a number", "int_type": "an integer", "bool_type": "true or false",
            "string_type": "a string", "list_type": "a list", "tuple_type": "a list", "dict_type": "a mapping",
            "model_type": "a mapping", "model_attributes_type": "a mapping", "dataclass_type": "a mapping",
-           "dataclass_exact_type": "a mapping", "finite_number": "a finite number", "none_required": "null"}
+           "dataclass_exact_type": "a mapping", "none_required": "null"}
 _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
 
 
@@ -108,23 +111,31 @@ def _where(loc: tuple) -> str:
     return out
 
 
-def error_line(error: Mapping, where: str = "") -> str:
-    """One pydantic error as ``dotted.key: what is wrong``."""
+def error_line(error: Mapping, where: str = "", known: Any = None) -> str:
+    """One pydantic error as ``dotted.key: what is wrong`` (``known``: the model, for unknown keyword arguments)."""
     kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
     loc = tuple(error["loc"])
-    if kind == "unknown_option":
-        loc, text = loc + (ctx["key"],), f"unknown option (known keys: {ctx['known']})"
+    if kind in ("unexpected_keyword_argument", "extra_forbidden") and known is not None and len(loc) == 1:
+        text = f"unknown key (known keys: {', '.join(_known(known))})"
+    elif kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        text = "unknown key"
+    elif kind == "unknown_option":
+        loc, text = loc + (ctx["key"],), f"unknown key (known keys: {ctx['known']})"
     elif kind == "at_key":  # a rule across fields, reported at the key it is about
         loc, text = loc + (ctx["key"],), ctx["text"]
     elif kind in _WANTED:
         text = f"expected {_WANTED[kind]}, got {_describe(value)}"
         if isinstance(value, str) and kind in ("float_type", "int_type"):
             text += f" ({NUMBER_HINT})"
+    elif kind == "finite_number":
+        text = f"must be a finite number, got {value}"
     elif kind in _BOUNDS:
         bound = next(iter(ctx.values()))
         text = f"must be {_BOUNDS[kind]} {bound}, got {value!r}"
     elif kind == "literal_error":
         text = f"must be one of {ctx.get('expected')}, got {_describe(value)}"
+    elif kind == "missing" and loc and isinstance(loc[-1], int):  # a [low, high] pair given one value
+        loc, text = loc[:-1], "too few values"
     elif kind == "missing":
         text = "missing"
     elif kind in ("too_short", "too_long"):
@@ -142,9 +153,9 @@ def error_line(error: Mapping, where: str = "") -> str:
     return f"{full}: {text}" if full else text
 
 
-def option_error(exc: ValidationError, where: str = "") -> OptionError:
+def option_error(exc: ValidationError, where: str = "", known: Any = None) -> OptionError:
     """The first problem of a ValidationError as one OptionError (one mistake at a time, like a compiler)."""
-    return OptionError(error_line(exc.errors(include_url=False)[0], where))
+    return OptionError(error_line(exc.errors(include_url=False)[0], where, known))
 
 
 def check(model: type[T], data: Any, where: str = "") -> T:
@@ -156,7 +167,7 @@ def check(model: type[T], data: Any, where: str = "") -> T:
             return model.model_validate(data)
         return TypeAdapter(model).validate_python(data)
     except ValidationError as exc:
-        raise option_error(exc, where) from None
+        raise option_error(exc, where, model) from None
 
 
 def raising_option_errors(cls: type[T], where: str = "") -> type[T]:
@@ -168,14 +179,26 @@ def raising_option_errors(cls: type[T], where: str = "") -> type[T]:
         try:
             init(self, *args, **kwargs)
         except ValidationError as exc:
-            raise option_error(exc, where) from None
+            raise option_error(exc, where, cls) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
         try:
             setattr_(self, name, value)
         except ValidationError as exc:
-            raise option_error(exc, where) from None
+            raise option_error(exc, where, cls) from None
 
     cls.__init__ = __init__  # type: ignore[method-assign]
     cls.__setattr__ = __setattr__  # type: ignore[method-assign]
     return cls
+
+
+def options_dataclass(where: str) -> Callable[[type[T]], type[T]]:
+    """A dataclass whose fields are an option block's schema: checked on construction and on every assignment
+    (``cfg.execution = "gpu"`` is refused like the same key in a file), one OptionError prefixed ``where``."""
+    from pydantic.dataclasses import dataclass
+
+    def wrap(cls: type[T]) -> type[T]:
+        made = dataclass(cls, config=ConfigDict(extra="forbid", validate_assignment=True))
+        return raising_option_errors(made, where)
+
+    return wrap

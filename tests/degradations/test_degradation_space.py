@@ -120,7 +120,7 @@ def test_probabilities_set_to_0_or_1_force_a_branch():
     ({"jpeg_range": [30, 120]}, "jpeg_range: JPEG quality is at most 100"),
     ({"kernel_prob": [0.5, 0.5]}, "kernel_prob: expected 6 probabilities"),
     ({"resize_range": [0.5, 0.9]}, "resize_range: must satisfy 0 < low <= 1 <= high"),
-    ({"noise_rnage": [1, 3]}, r"noise_rnage: unknown option \(known keys: betag_range, "),
+    ({"noise_rnage": [1, 3]}, r"noise_rnage: unknown key \(known keys: betag_range, "),
     ({"kernel_range": [7, 25]}, "exceeds blur_kernel_size"),
     ({"sinc_prob": "0.1"}, r"sinc_prob: expected a number, got '0.1' \(PyYAML reads 2e-4 as a string"),
     ({"blur_kernel_size": 21.0}, "blur_kernel_size: expected an integer, got float 21.0"),

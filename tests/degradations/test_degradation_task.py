@@ -64,7 +64,7 @@ def test_describe_names_every_step_in_order():
     ({"final_order": "random"}, "final_order"),
     ({"jpeg2": 0.0}, r"jpeg2 quality must be in \[1, 100\]"),
     ({"id": "0000000000000000"}, "does not match its parameters"),
-    ({"extra": 1}, r"task.extra: unknown option \(known keys: blur1, blur2, "),
+    ({"extra": 1}, r"task.extra: unknown key \(known keys: blur1, blur2, "),
 ])
 def test_bad_task_dicts_fail_with_the_field_named(change, message):
     with pytest.raises(RestorationError, match=message):
@@ -89,8 +89,8 @@ def test_parts_validate():
     (("resize1", "scale"), 1e6, r"resize scale must be a number in \[0.01, 4.0\]"),
     (("resize2", "scale"), 0.001, r"resize scale must be a number in \[0.01, 4.0\]"),
     (("noise1", "level"), 1e9, r"noise level must be a number in \[0, 255\]"),
-    (("noise2", "level"), float("inf"), r"noise2.level: expected a finite number"),
-    (("jpeg1",), float("nan"), r"jpeg1: expected a finite number"),
+    (("noise2", "level"), float("inf"), r"noise2.level: must be a finite number, got inf"),
+    (("jpeg1",), float("nan"), r"jpeg1: must be a finite number, got nan"),
 ])
 def test_values_are_checked_not_only_the_id(field, value, message):
     """A hand-edited bank without ids must not let NaN or a 1e6x resize reach the pipeline."""

@@ -301,7 +301,7 @@ def test_option_values_are_checked_never_coerced():
     assert build_balancer({"type": "dwa", "temperature": 2}).opt["temperature"] == 2.0  # an int is a number
     with pytest.raises(OptionError, match=r"^train\.balancing\.lr: expected a number, got '1e-3' \(.*!!float"):
         build_balancer({"type": "famo", "lr": "1e-3"})  # PyYAML's string, as everywhere else in the options
-    with pytest.raises(OptionError, match=r"^train\.balancing\.lr_rate: unknown option \(known keys: "):
+    with pytest.raises(OptionError, match=r"^train\.balancing\.lr_rate: unknown key \(known keys: "):
         build_balancer({"type": "famo", "lr_rate": 1e-3})
     for bad, key in [({"type": "famo", "reevaluate": "no"}, "reevaluate"), ({"type": "uw", "lr": "fast"}, "lr"),
                      ({"type": "pcgrad", "reduction": "median"}, "reduction"), ({"type": "cagrad", "rescale": 3}, "rescale"),

@@ -1,4 +1,5 @@
-"""The real cpu_tiny training runs a few iterations with every balancer recipe (options/train/cpu_tiny_<m>.yml)."""
+"""The real cpu_tiny training runs a few iterations with every balancer, chosen on the command line of the grouped
+recipe (options/train/cpu_tiny_groups.yml --force_yml train:balancing:type=METHOD)."""
 from __future__ import annotations
 
 import math
@@ -28,9 +29,7 @@ def grouped_bank_root(tmp_path_factory):
     return root
 
 
-def test_every_method_has_a_recipe():
-    for m in METHODS:
-        assert (ROOT / "options" / "train" / f"cpu_tiny_{m}.yml").is_file(), m
+GROUPED = ROOT / "options" / "train" / "cpu_tiny_groups.yml"
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -38,8 +37,8 @@ def test_cpu_tiny_trains_with_balancer(method, grouped_bank_root, monkeypatch):
     from restoration.train import prepare, train_pipeline
 
     monkeypatch.chdir(grouped_bank_root)  # the recipe's relative bank path, as a user running from a checkout
-    opt_path = ROOT / "options" / "train" / f"cpu_tiny_{method}.yml"
-    opt, resume = prepare(str(opt_path), force_yml=TINY + [f"name=bal_{method}"], root=grouped_bank_root)
+    opt, resume = prepare(str(GROUPED), force_yml=TINY + [f"name=bal_{method}", f"train:balancing:type={method}"],
+                          root=grouped_bank_root)
     assert opt["train"]["balancing"]["type"] == method
     model = train_pipeline(opt, resume)
     assert model.balancer.TYPE == method and model.num_keys == 4  # G0 + 3 bank groups
@@ -48,16 +47,16 @@ def test_cpu_tiny_trains_with_balancer(method, grouped_bank_root, monkeypatch):
     assert any(k.startswith("l_group/") for k in model.log_dict)
 
 
-@pytest.mark.parametrize("prefix", ["cpu_tiny", "realesrnet_mtl_x4_compact"])
-def test_recipes_build_their_balancer(prefix):
-    import yaml
-
+@pytest.mark.parametrize("recipe", ["cpu_tiny_groups.yml", "realesrnet_mtl_x4_compact_groups.yml"])
+def test_grouped_recipes_take_every_balancer_from_the_command_line(recipe):
     from restoration.mtl.balancing import build_balancer
+    from restoration.options import apply_overrides, read_options
 
     for m in METHODS:
-        opt = yaml.safe_load((ROOT / "options" / "train" / f"{prefix}_{m}.yml").read_text())
-        assert build_balancer(opt["train"]["balancing"]).TYPE == m
+        opt = apply_overrides(read_options(ROOT / "options" / "train" / recipe), [f"train:balancing:type={m}"])
         assert opt["datasets"]["train"]["tasks"]["mode"] == "groups"
+        assert opt["train"]["balancing"] == {"type": m, "over": "groups"}
+        assert build_balancer(opt["train"]["balancing"]).TYPE == m
 
 
 @pytest.mark.parametrize("method", ["pcgrad", "graddrop"])
@@ -66,9 +65,8 @@ def test_cpu_tiny_trains_at_representation_level(method, grouped_bank_root, monk
     from restoration.train import prepare, train_pipeline
 
     monkeypatch.chdir(grouped_bank_root)
-    opt_path = ROOT / "options" / "train" / f"cpu_tiny_{method}.yml"
-    opt, resume = prepare(str(opt_path), force_yml=TINY + [f"name=bal_rep_{method}",
-                                                            "train:balancing:level=representation"],
+    opt, resume = prepare(str(GROUPED), force_yml=TINY + [f"name=bal_rep_{method}", f"train:balancing:type={method}",
+                                                           "train:balancing:level=representation"],
                           root=grouped_bank_root)
     assert opt["train"]["balancing"]["level"] == "representation"
     model = train_pipeline(opt, resume)

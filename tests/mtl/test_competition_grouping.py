@@ -109,7 +109,7 @@ def test_option_errors_name_the_key(tmp_path):
     bad = [({"group": {**opt["group"], "mode": "pairs"}}, "group.mode"),
            ({"group": {**opt["group"], "thresholds": [0.2, 0.8]}}, "group.thresholds"),
            ({"select": {"ratio": 1.5}}, "select.ratio"),
-           ({"gt": {"folders": "x"}}, "gt: unknown key"),
+           ({"gt": {"folders": "x"}}, r"gt\.folders: unknown key"),
            ({"probes": {}}, "unknown key")]
     for change, msg in bad:
         p = tmp_path / "bad.yml"

@@ -12,12 +12,10 @@ ROOT = Path(__file__).parents[2]
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "options" / "train").glob("tg_*.yml")))
 def test_tg_recipes_validate_and_use_the_groups_sampler(tmp_path, name):
-    import yaml
-
     from restoration.degradations import TaskBank
-    from restoration.options import load_options
+    from restoration.options import load_options, read_options
 
-    raw = yaml.safe_load((ROOT / "options" / "train" / name).read_text())
+    raw = read_options(ROOT / "options" / "train" / name)  # with the files it inherits from
     bank = raw["datasets"]["train"]["tasks"]["bank"]
     TaskBank.sample(3, seed=0).with_groups({"G1": [0], "G2": [2]}).save(tmp_path / bank)
     for key in ("dataroot_gt", "meta_info"):  # dataset files of a real run (paper recipe)
