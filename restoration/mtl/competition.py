@@ -13,9 +13,13 @@ At step t every task trains on the same GT crops (drawn from a generator seeded 
 realisations come from its own ``torch.Generator`` seeded from (seed, task id). Shared content removes the part
 of the ranking's noise that comes from which crops a task happened to get, and results still do not depend on
 execution order, chunking or sharding. ``measure: holdout`` scores the copy on a fixed held-out set of the task
-instead of its training batches (less noise again, one extra forward of that set per window step). Two executions give the same numbers:
-``loop`` (one copy at a time, the reference) and ``vmap`` (``chunk`` copies stacked with ``torch.func``; Adam is
-elementwise, so one Adam over stacked parameters equals one Adam per copy). ``auto`` times both on the first chunk.
+instead of its training batches (less noise again, one extra forward of that set per window step).
+
+Every fine-tune step is a :class:`restoration.training.TrainStep` (L1, Adam, balancer ``ew`` with ``reduction:
+sum`` over one key per task). Two executions give the same numbers: ``loop`` (one copy at a time, the reference) and
+``vmap`` (``chunk`` copies stacked, :class:`restoration.training.stacked.StackedCopies`; with the per-task losses
+summed each copy gets its own task's gradient, and Adam is elementwise, so one Adam over stacked parameters equals
+one Adam per copy). ``auto`` times both on the first chunk.
 """
 from __future__ import annotations
 
@@ -30,8 +34,12 @@ import torch
 
 from restoration.degradations import DegradationTask
 from restoration.errors import OptionError
+from restoration.mtl.balancing_weighting import EW
 from restoration.mtl.competition_data import PatchSource
 from restoration.schema.base import Int, NonNeg, Num, Pos, PosNum, check, options_dataclass
+from restoration.training import Batch, TrainStep
+from restoration.training.sources import SharedCropSource
+from restoration.training.stacked import StackedCopies
 
 EXECUTIONS = ("auto", "loop", "vmap")
 MEASURES = ("before", "after", "holdout")
@@ -125,6 +133,12 @@ def task_seed(seed: int, task: DegradationTask) -> int:
     return _seed(f"{seed}:{task.task_id}")
 
 
+def probe_source(source: PatchSource, tasks: Sequence[DegradationTask], cfg: ProbeConfig) -> SharedCropSource:
+    """The probe's batches: step t's crops shared by all tasks, each task's noise from its own generator."""
+    return SharedCropSource(source, tasks, cfg.batch_size, [task_seed(cfg.seed, t) for t in tasks],
+                            lambda t: _seed(f"{cfg.seed}:crops:{t}"))
+
+
 def _train_batch(source: PatchSource, task: DegradationTask, cfg: ProbeConfig, gen: torch.Generator,
                  t: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Step ``t``'s batch: noise from the task's generator, crops shared by all tasks at step ``t``."""
@@ -139,10 +153,6 @@ def eval_set(source: PatchSource, task: DegradationTask, cfg: ProbeConfig) -> tu
     return source.batch(task, cfg.eval_batch, noise, crops)
 
 
-def _l1(out: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-    return (out - gt).abs().mean()
-
-
 def _prepare_copy(base: torch.nn.Module, tune_last: int = 0) -> torch.nn.Module:
     net = copy.deepcopy(base)
     net.train()
@@ -152,85 +162,64 @@ def _prepare_copy(base: torch.nn.Module, tune_last: int = 0) -> torch.nn.Module:
     return net
 
 
-def _generators(tasks: Sequence[DegradationTask], cfg: ProbeConfig, device: torch.device) -> list[torch.Generator]:
-    return [torch.Generator(device=device).manual_seed(task_seed(cfg.seed, t)) for t in tasks]
+def probe_step(base: torch.nn.Module, tasks: int, cfg: ProbeConfig, batched: bool = False) -> TrainStep:
+    """The fine-tune of ``tasks`` copies of ``base``: one copy (``batched`` False, ``tasks`` 1) or stacked copies,
+    each trained on its own task (key = task position; the per-task mean losses are summed)."""
+    if batched:
+        net: torch.nn.Module = StackedCopies(base, tasks, tuned_names(base, cfg.tune_last))
+    elif tasks == 1:
+        net = _prepare_copy(base, cfg.tune_last)
+    else:
+        raise ValueError("one task per copy: several tasks need batched=True")
+    return TrainStep.adam(net, cfg.lr, cfg.betas, balancer=EW({"reduction": "sum", "over": "tasks"}), num_keys=tasks)
+
+
+@dataclass
+class ProbeTrace:
+    """One task's probe: the loss ratios of the window and the training loss of every step (mean over its batch)."""
+
+    ratios: list[float]
+    losses: list[float]
+
+
+def probe_trace(base: torch.nn.Module, tasks: Sequence[DegradationTask], source: PatchSource, cfg: ProbeConfig,
+                batched: bool = False) -> list[ProbeTrace]:
+    """Probe ``tasks`` (one at a time unless ``batched``): fine-tune, and divide each window step's loss by the
+    frozen model's loss on the same pairs."""
+    n = len(tasks)
+    step = probe_step(base, n, cfg, batched)
+    batches = probe_source(source, tasks, cfg)
+    if cfg.measure == "holdout":
+        pairs = [eval_set(source, task, cfg) for task in tasks]
+        held = Batch(torch.cat([p[0] for p in pairs]), torch.cat([p[1] for p in pairs]),
+                     torch.arange(n, device=source.device).repeat_interleave(cfg.eval_batch))
+        held_frozen = step.evaluate(held, base).key_means()
+    losses, ratios = [], []
+    first = cfg.iters - cfg.window
+    for t in range(cfg.iters):
+        batch = batches(t)
+        result = step.step(batch)
+        losses.append(result.key_means())
+        if t >= first:
+            if cfg.measure == "holdout":
+                frozen, cur = held_frozen, step.evaluate(held).key_means()
+            else:
+                frozen = step.evaluate(batch, base).key_means()
+                cur = step.evaluate(batch).key_means() if cfg.measure == "after" else result.key_means()
+            ratios.append(cur / frozen.clamp_min(1e-12))
+    loss_rows, ratio_rows = torch.stack(losses).T.tolist(), torch.stack(ratios).T.tolist()
+    return [ProbeTrace(r, lo) for r, lo in zip(ratio_rows, loss_rows)]
 
 
 def probe_loop(base: torch.nn.Module, task: DegradationTask, source: PatchSource, cfg: ProbeConfig) -> list[float]:
     """Reference execution: the window's loss ratios for one task."""
-    net = _prepare_copy(base, cfg.tune_last)
-    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=cfg.lr, betas=cfg.betas)
-    gen = _generators([task], cfg, source.device)[0]
-    if cfg.measure == "holdout":
-        ev_lq, ev_gt = eval_set(source, task, cfg)
-        with torch.no_grad():
-            ev_frozen = _l1(base(ev_lq), ev_gt)
-    ratios: list[float] = []
-    first = cfg.iters - cfg.window
-    for t in range(cfg.iters):
-        lq, gt = _train_batch(source, task, cfg, gen, t)
-        loss = _l1(net(lq), gt)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if t >= first:
-            with torch.no_grad():
-                if cfg.measure == "holdout":
-                    frozen, cur = ev_frozen, _l1(net(ev_lq), ev_gt)
-                else:
-                    frozen = _l1(base(lq), gt)
-                    cur = _l1(net(lq), gt) if cfg.measure == "after" else loss.detach()
-            ratios.append(float(cur / frozen.clamp_min(1e-12)))
-    return ratios
+    return probe_trace(base, [task], source, cfg)[0].ratios
 
 
 def probe_vmap(base: torch.nn.Module, tasks: Sequence[DegradationTask], source: PatchSource,
                cfg: ProbeConfig) -> list[list[float]]:
     """Batched execution: all ``tasks`` fine-tuned at once as stacked copies (``torch.func.vmap``)."""
-    from torch.func import functional_call, stack_module_state, vmap
-
-    copies = [_prepare_copy(base) for _ in tasks]
-    params, buffers = stack_module_state(copies)
-    keep = tuned_names(base, cfg.tune_last)
-    params = {k: v.detach().clone().requires_grad_(k in keep) for k, v in params.items()}
-    skeleton = copy.deepcopy(base).to("meta")
-
-    def forward(p, b, x):
-        return functional_call(skeleton, (p, b), (x,))
-
-    batched = vmap(forward)
-    opt = torch.optim.Adam([v for v in params.values() if v.requires_grad], lr=cfg.lr, betas=cfg.betas)
-    gens = _generators(tasks, cfg, source.device)
-    n = len(tasks)
-    if cfg.measure == "holdout":
-        evs = [eval_set(source, task, cfg) for task in tasks]
-        ev_lq, ev_gt = torch.stack([e[0] for e in evs]), torch.stack([e[1] for e in evs])
-        with torch.no_grad():
-            ev_frozen = (base(ev_lq.flatten(0, 1)) - ev_gt.flatten(0, 1)).abs().view(n, -1).mean(1)
-    ratios: list[list[float]] = [[] for _ in tasks]
-    first = cfg.iters - cfg.window
-    for t in range(cfg.iters):
-        pairs = [_train_batch(source, task, cfg, g, t) for task, g in zip(tasks, gens)]
-        lq = torch.stack([p[0] for p in pairs])
-        gt = torch.stack([p[1] for p in pairs])
-        out = batched(params, buffers, lq)
-        losses = (out - gt).abs().flatten(1).mean(1)
-        opt.zero_grad(set_to_none=True)
-        losses.sum().backward()
-        opt.step()
-        if t >= first:
-            with torch.no_grad():
-                if cfg.measure == "holdout":
-                    frozen = ev_frozen
-                    cur = (batched(params, buffers, ev_lq) - ev_gt).abs().flatten(1).mean(1)
-                else:
-                    frozen = (base(lq.flatten(0, 1)) - gt.flatten(0, 1)).abs().view(n, -1).mean(1)
-                    cur = ((batched(params, buffers, lq) - gt).abs().flatten(1).mean(1)
-                           if cfg.measure == "after" else losses.detach())
-                r = (cur / frozen.clamp_min(1e-12)).tolist()
-            for i in range(n):
-                ratios[i].append(float(r[i]))
-    return ratios
+    return [trace.ratios for trace in probe_trace(base, tasks, source, cfg, batched=True)]
 
 
 def choose_execution(base: torch.nn.Module, tasks: Sequence[DegradationTask], source: PatchSource,

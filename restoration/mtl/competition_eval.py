@@ -1,4 +1,4 @@
-"""Shared pieces of the competition pipeline: per-task validation sets, PSNR-Y, and a compact fine-tune loop.
+"""Shared pieces of the competition pipeline: per-task validation sets, PSNR-Y, and the joint fine-tune.
 
 PSNR-Y is ``restoration.metrics.psnr`` (BasicSR definition, Y channel, crop_border 4) on uint8 images; validation
 LQ images are synthesised once per task from a generator seeded by (seed, task id), so the frozen and fine-tuned
@@ -16,6 +16,8 @@ from restoration.degradations import DegradationTask, degrade
 from restoration.metrics import psnr
 from restoration.mtl.competition import task_seed
 from restoration.mtl.competition_data import PatchSource
+from restoration.training import TrainStep
+from restoration.training.sources import MixedTaskSource
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -40,35 +42,27 @@ def psnr_y(net: torch.nn.Module, lq: torch.Tensor, gt_u8: np.ndarray, batch: int
     return float(np.mean([psnr(a, b, crop_border=crop_border, y_channel=True) for a, b in zip(sr, gt_u8)]))
 
 
-def finetune(base: torch.nn.Module, tasks: Sequence[DegradationTask], source: PatchSource, iters: int, *,
-             batch_size: int, lr: float = 2e-4, betas: tuple[float, float] = (0.9, 0.99), seed: int = 0,
-             progress: Callable[[int], None] | None = None) -> torch.nn.Module:
-    """A copy of ``base`` fine-tuned with L1 + Adam on ``tasks`` (each sample draws one task uniformly).
-
-    One generator seeded by ``seed`` drives task choice, crops and noise; the batch is degraded task by task.
-    """
+def finetune_step(base: torch.nn.Module, tasks: Sequence[DegradationTask], source: PatchSource, *, batch_size: int,
+                  lr: float = 2e-4, betas: tuple[float, float] = (0.9, 0.99), seed: int = 0
+                  ) -> tuple[TrainStep, MixedTaskSource]:
+    """A trainable copy of ``base`` in an L1 + Adam :class:`TrainStep` (batch mean), and its batches: each sample
+    draws one of ``tasks`` uniformly, one generator seeded by ``seed`` drives task choice, crops and noise."""
     net = copy.deepcopy(base)
     net.train()
     for p in net.parameters():
         p.requires_grad_(True)
-    opt = torch.optim.Adam(net.parameters(), lr=lr, betas=betas)
-    gen = torch.Generator(device=source.device).manual_seed(int(seed))
     tasks = list(tasks)
-    for it in range(int(iters)):
-        pick = torch.randint(0, len(tasks), (batch_size,), generator=gen, device=gen.device).tolist()
-        lqs, gts = [], []
-        for k in sorted(set(pick)):
-            lq, gt = source.batch(tasks[k], pick.count(k), gen)
-            lqs.append(lq)
-            gts.append(gt)
-        lq, gt = torch.cat(lqs), torch.cat(gts)
-        loss = (net(lq) - gt).abs().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if progress is not None:
-            progress(it + 1)
-    net.eval()
+    return (TrainStep.adam(net, lr, betas, num_keys=len(tasks)),
+            MixedTaskSource(source, tasks, batch_size, seed))
+
+
+def finetune(base: torch.nn.Module, tasks: Sequence[DegradationTask], source: PatchSource, iters: int, *,
+             batch_size: int, lr: float = 2e-4, betas: tuple[float, float] = (0.9, 0.99), seed: int = 0,
+             progress: Callable[[int], None] | None = None) -> torch.nn.Module:
+    """A copy of ``base`` fine-tuned for ``iters`` steps of :func:`finetune_step`, frozen and in eval mode."""
+    step, batches = finetune_step(base, tasks, source, batch_size=batch_size, lr=lr, betas=betas, seed=seed)
+    step.run(batches, iters, on_step=None if progress is None else lambda t, _: progress(t + 1))
+    net = step.net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
     return net

@@ -73,14 +73,17 @@ def test_tune_last_selects_the_output_end_and_batches_like_the_loop(tiny):
 
 
 def test_tasks_share_crops_and_keep_their_own_noise(tiny):
-    from restoration.mtl.competition import _generators, _train_batch, eval_set
+    from restoration.mtl.competition import eval_set, probe_source
 
     _, source, bank = tiny
     cfg = _cfg(eval_batch=3)
-    g0, g1 = _generators([bank[0], bank[1]], cfg, source.device)
-    (lq0, gt0), (lq1, gt1) = _train_batch(source, bank[0], cfg, g0, 5), _train_batch(source, bank[1], cfg, g1, 5)
-    assert torch.equal(gt0, gt1) and not torch.equal(lq0, lq1)  # same content, different degradations
-    assert not torch.equal(gt0, _train_batch(source, bank[0], cfg, g0, 6)[1])  # new crops each step
+    b = cfg.batch_size
+    at5 = probe_source(source, [bank[0], bank[1]], cfg)(5)
+    assert at5.keys.tolist() == [0] * b + [1] * b
+    assert torch.equal(at5.gt[:b], at5.gt[b:]) and not torch.equal(at5.lq[:b], at5.lq[b:])  # same content
+    alone = probe_source(source, [bank[0]], cfg)(5)  # a task's batch does not depend on the other tasks
+    assert torch.equal(alone.lq, at5.lq[:b]) and torch.equal(alone.gt, at5.gt[:b])
+    assert not torch.equal(at5.gt[:b], probe_source(source, [bank[0]], cfg)(6).gt)  # new crops each step
     e0, e1 = eval_set(source, bank[0], cfg), eval_set(source, bank[0], cfg)
     assert e0[0].shape[0] == 3 and torch.equal(e0[0], e1[0]) and torch.equal(e0[1], eval_set(source, bank[1], cfg)[1])
 
