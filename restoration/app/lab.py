@@ -157,7 +157,7 @@ def lab_request(cache: ModelCache, banks: BankSource, config: DemoConfig, path: 
     img = to_display(load_upload(path, config.max_pixels, name))[:, :, :3]
     bank = banks.get(bank_file) if mode != "random" else None
     pick = pick_task(bank, mode, seed, ref, group)
-    up = cache.get(choice.name, device, 0)
+    up = cache.get(choice.name, device)
     scale = int(up.scale)
     gt = center_crop(img, int(crop), scale)
     gen = torch.Generator().manual_seed(int(seed))
@@ -165,7 +165,7 @@ def lab_request(cache: ModelCache, banks: BankSource, config: DemoConfig, path: 
         t = torch.from_numpy(gt).permute(2, 0, 1)[None].float().div_(255.0)
         lq_t = degrade(t, [pick.task], generator=gen, scale=scale)
     lq = (lq_t[0].permute(1, 2, 0).clamp_(0, 1).mul_(255.0).round_()).to(torch.uint8).numpy()
-    restored = up.upscale(lq, outscale=scale, progress=progress)
+    restored = up.upscale(lq, outscale=scale, progress=progress, tile=0)
     if restored.shape != gt.shape:
         raise RestorationError(f"model output {restored.shape} does not match the crop {gt.shape}")
     bicubic = resize_to(lq, gt.shape[1], gt.shape[0])

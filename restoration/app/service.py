@@ -99,7 +99,7 @@ class ModelCache:
     """One Upscaler per (model, device), loaded on first use and shared by every request afterwards.
 
     A per-key lock makes concurrent first requests load the model once; the tile size is a per-request
-    setting applied to a shallow copy that shares the loaded network.
+    argument of ``Upscaler.upscale``, which never changes the shared object.
     """
 
     def __init__(self, choices: list[ModelChoice], models_dir: str | None = None):
@@ -128,8 +128,8 @@ class ModelCache:
             raise RestorationError(f"unknown model {name!r}; choose one of {', '.join(self._choices)}")
         return self._choices[name]
 
-    def get(self, name: str | None, device: str = "auto", tile: int = 0):
-        """The Upscaler for ``name`` on ``device`` using ``tile`` (0 = whole image)."""
+    def get(self, name: str | None, device: str = "auto"):
+        """The shared Upscaler for ``name`` on ``device``."""
         from restoration.devices import resolve_device
 
         choice = self.choice(name)
@@ -145,7 +145,7 @@ class ModelCache:
                 self._items[key] = up
                 self.loads += 1
                 log.info("loaded model %s on %s in %.2f s", choice.name, device, time.perf_counter() - t0)
-        return _with_tile(up, int(tile))
+        return up
 
     def warm_up(self, device: str = "auto") -> None:
         """Load the first (default) model now, so the first request does not wait for it; errors are logged."""
@@ -161,19 +161,6 @@ def _new_upscaler(choice: ModelChoice, device: str, models_dir: str | None):
     from restoration.inference import Upscaler
 
     return Upscaler(choice.source, device=device, models_dir=models_dir)
-
-
-def _with_tile(up, tile: int):
-    """A view of ``up`` that tiles with ``tile`` px, sharing its network (the cached object is never mutated)."""
-    if tile < 0:
-        raise RestorationError(f"tile size must be 0 (whole image) or positive, got {tile}")
-    if getattr(up, "tile", 0) == tile:
-        return up
-    import copy
-
-    view = copy.copy(up)
-    view.tile = tile
-    return view
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -342,13 +329,15 @@ def upscale_request(cache: ModelCache, store: ResultStore, config: DemoConfig, p
     choice = cache.choice(model)  # an unknown model is refused before the upload is decoded
     img = load_upload(path, config.max_pixels, name)
     h, w = img.shape[:2]
-    up = cache.get(choice.name, device, tile)
+    if int(tile) < 0:
+        raise RestorationError(f"tile size must be 0 (whole image) or positive, got {tile}")
+    up = cache.get(choice.name, device)
     scale = float(outscale) if outscale else float(up.scale)
     if not 0 < scale <= 16:
         raise RestorationError(f"output scale must be in (0, 16], got {scale:g}")
     check_pixels(round(w * scale), round(h * scale), config.max_pixels * OUTPUT_PIXEL_FACTOR, what="output")
     t0 = time.perf_counter()
-    out = up.upscale(img, outscale=scale, progress=progress)
+    out = up.upscale(img, outscale=scale, progress=progress, tile=int(tile))
     seconds = time.perf_counter() - t0
     stem = f"{Path(name).stem}_{choice.name}_x{scale:g}"
     png = store.write_png(out, stem)

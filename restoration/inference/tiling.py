@@ -1,9 +1,13 @@
 """Run a network over an image tile by tile, holding at most one padded tile on the device.
 
-Tiles are cut from the CPU image with ``tile_pad`` pixels of context on each side (clamped at the image
-border, where the untiled network sees the same zero padding), run on the device, cropped back to their own
-area and written straight into a preallocated uint8/uint16 output. With enough padding for the network's
-receptive field, the result equals a whole-image pass up to float rounding.
+Each tile is run inside a window of one fixed size (tile + 2 x ``tile_pad``, or the image side when that is
+smaller), cut from the CPU image, shifted inwards at the image border instead of shrunk: every window of an
+image has the same shape (a compiled or prepacked network is built once, not once per edge tile) and a tile
+gets at least ``tile_pad`` pixels of context on every side that is not the image border, where the untiled
+network sees the same zero padding. The window runs on the device in channels-last layout (what oneDNN's
+convolutions run fastest on CPU); its tile's area is cropped out and written straight into a preallocated
+uint8/uint16 output. With enough padding for the network's receptive field, the result equals a whole-image pass
+up to float rounding.
 """
 from __future__ import annotations
 
@@ -50,7 +54,7 @@ def _run_tiles(net, img: np.ndarray, scale: int, tile: int, tile_pad: int, devic
     grid = tile_grid(h, w, tile)
     with torch.inference_mode():
         for i, (y0, y1, x0, x1) in enumerate(grid):
-            _one_tile(net, img, out, scale, tile_pad, (y0, y1, x0, x1), maxval, device, dtype, multiple)
+            _one_tile(net, img, out, scale, tile, tile_pad, (y0, y1, x0, x1), maxval, device, dtype, multiple)
             if progress is not None:
                 progress(i + 1, len(grid))
     return out
@@ -60,30 +64,41 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-def _one_tile(net, img, out, scale, tile_pad, box, maxval, device, dtype, multiple) -> None:
+def window(start: int, end: int, tile: int, tile_pad: int, size: int, multiple: int = 1) -> tuple[int, int]:
+    """The [lo, hi) input window around the tile [start, end) of an axis of ``size`` px: tile + 2 x pad wide (the
+    whole axis when shorter), shifted inwards at the border, starting on the ``multiple`` grid."""
+    if tile <= 0:
+        return 0, size
+    width = min(tile + 2 * tile_pad, size)
+    lo = min(max(start - tile_pad, 0), size - width)
+    return lo - lo % multiple, min(lo + width, size)  # rounding the start down widens, never shifts, the window
+
+
+def _one_tile(net, img, out, scale, tile, tile_pad, box, maxval, device, dtype, multiple) -> None:
     import torch
 
     h, w, c = img.shape
     y0, y1, x0, x1 = box
-    py0, py1 = max(y0 - tile_pad, 0), min(y1 + tile_pad, h)
-    px0, px1 = max(x0 - tile_pad, 0), min(x1 + tile_pad, w)
+    py0, py1 = window(y0, y1, tile, tile_pad, h, multiple)
+    px0, px1 = window(x0, x1, tile, tile_pad, w, multiple)
     patch = img[py0:py1, px0:px1]
     ph, pw = _round_up(py1 - py0, multiple) - (py1 - py0), _round_up(px1 - px0, multiple) - (px1 - px0)
     if ph or pw:  # archs that pixel-unshuffle need sizes divisible by 2 or 4: mirror the bottom/right edge
         mode = "reflect" if min(patch.shape[:2]) > max(ph, pw) else "edge"
         patch = np.pad(patch, ((0, ph), (0, pw), (0, 0)), mode=mode)
-    patch = np.ascontiguousarray(patch.transpose(2, 0, 1))
-    x = torch.from_numpy(patch).to(device=device).unsqueeze(0).to(dtype).div_(maxval)
+    # H x W x C memory seen as 1 x C x H x W is already channels-last: one copy (to float on the device), no transpose
+    x = torch.from_numpy(np.ascontiguousarray(patch)).to(device=device).permute(2, 0, 1).unsqueeze(0)
+    x = x.to(dtype, memory_format=torch.channels_last).div_(maxval)
     y = net(x)
-    if y.shape[-2:] != (patch.shape[1] * scale, patch.shape[2] * scale) or y.shape[1] != c:
+    if y.shape[-2:] != (patch.shape[0] * scale, patch.shape[1] * scale) or y.shape[1] != c:
         raise RestorationError(
             f"the model returned {tuple(y.shape)} for a {tuple(x.shape)} input; expected x{scale} with {c} channels"
         )
     oy, ox = (y0 - py0) * scale, (x0 - px0) * scale
-    y = y[0, :, oy:oy + (y1 - y0) * scale, ox:ox + (x1 - x0) * scale]
-    y = y.float().clamp_(0, 1).mul_(maxval).round_()
-    y = y.to(torch.uint8 if img.dtype == np.uint8 else torch.int32).to("cpu").numpy()
-    out[y0 * scale:y1 * scale, x0 * scale:x1 * scale] = y.transpose(1, 2, 0)  # casts int32 -> uint16
+    y = y[:, :, oy:oy + (y1 - y0) * scale, ox:ox + (x1 - x0) * scale]
+    y = y.float().clamp_(0, 1).mul_(maxval).round_()  # 4-D crops keep the channels-last strides through .to()
+    y = y.to(torch.uint8 if img.dtype == np.uint8 else torch.int32).to("cpu")[0].permute(1, 2, 0).numpy()
+    out[y0 * scale:y1 * scale, x0 * scale:x1 * scale] = y  # casts int32 -> uint16
     del x, y
 
 

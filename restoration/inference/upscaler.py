@@ -100,6 +100,18 @@ def default_tile(net, device: str) -> int:
     return 512 if device.startswith("cuda") else 128
 
 
+def _thread_count(threads: int | str | None) -> int | None:
+    """None: leave torch's setting; "auto": the idle cores (job_threads); a count >= 1."""
+    if threads is None:
+        return None
+    from restoration.job_threads import job_threads
+
+    try:
+        return job_threads(threads)[0]
+    except ValueError as exc:
+        raise RestorationError(f"threads: {exc}") from None
+
+
 class Upscaler:
     """Load a model once and upscale many images with it.
 
@@ -112,12 +124,20 @@ class Upscaler:
     ``max_output_pixels``: refuse outputs above this size before any work (default 1 GP or
     ``$RESTORATION_MAX_OUTPUT_PIXELS``; 0 = no limit).
     ``denoise_strength``: Real-ESRGAN's ``-dn`` for a zoo model with a without-denoise twin (weights interpolated).
+    ``threads``: torch threads while upscaling (None keeps the process's setting; "auto" takes the cores other jobs
+    leave idle, see :mod:`restoration.job_threads`): more threads than idle cores slows every convolution.
+    ``int8``: CPU only, opt-in: the network quantized to int8 (PT2E, calibrated on ``calibration`` photos, default
+    the offline photos) and compiled; tiles of ``INT8_TILE`` px unless ``tile`` is given (one shape, one compile).
+
+    An ``Upscaler`` is shared state (a loaded network): ``upscale`` never changes it, so one instance can serve
+    concurrent callers; a per-call ``tile`` and an out-of-memory fallback apply to that call only.
     """
 
     def __init__(self, model: str | os.PathLike | None = None, device: str = "auto", tile: int | None = 0,
                  tile_pad: int = 16, half: bool = False, *, models_dir: str | os.PathLike | None = None,
                  alpha: str = "model", max_output_pixels: int | None = None,
-                 denoise_strength: float | None = None) -> None:
+                 denoise_strength: float | None = None, threads: int | str | None = None, int8: bool = False,
+                 calibration: list[np.ndarray] | None = None) -> None:
         import torch
 
         from restoration.inference.files import load_model
@@ -142,8 +162,36 @@ class Upscaler:
         self.dtype = torch.float16 if self.half else torch.float32
         if self.half:
             self.net = self.net.half()
+        # oneDNN's CPU convolutions (and cuDNN's fp16 ones) run fastest on NHWC; outputs change by float rounding only
+        self.net = self.net.to(memory_format=torch.channels_last)
+        self.threads = _thread_count(threads)
+        self.int8 = bool(int8)
+        self.runner = self.net  # what the tiles run: the network, or its int8 compilation
         if tile is None:
             self.tile = default_tile(self.net, self.device)
+        if self.int8:
+            self._quantize(tile, calibration)
+
+    def _quantize(self, tile: int | None, calibration: list[np.ndarray] | None) -> None:
+        from restoration.inference.quantize import INT8_TILE, quantize_int8
+
+        if self.device != "cpu" or self.half:
+            raise RestorationError(f"int8 runs on the CPU only (device {self.device}); use --half on CUDA")
+        if tile is None:
+            self.tile = INT8_TILE
+        if self.tile == 0:
+            raise RestorationError("int8 runs in tiles of one shape (one compilation): give a tile size > 0")
+        size = self.tile + 2 * self.tile_pad
+        with self._threads():
+            self.runner = quantize_int8(self.net, self.descriptor.in_channels, size, calibration,
+                                        self.descriptor.input_multiple)
+
+    def _threads(self):
+        import contextlib
+
+        from restoration.threads import torch_threads
+
+        return torch_threads(self.threads) if self.threads else contextlib.nullcontext()
 
     @property
     def scale(self) -> int:
@@ -154,7 +202,8 @@ class Upscaler:
         return self.descriptor.name
 
     def __repr__(self) -> str:
-        return f"Upscaler({self.descriptor.summary()}, device={self.device}, tile={self.tile}, half={self.half})"
+        return (f"Upscaler({self.descriptor.summary()}, device={self.device}, tile={self.tile}, half={self.half}"
+                + (", int8" if self.int8 else "") + ")")
 
     # -- planning ---------------------------------------------------------------------------------------------
     def passes(self, img: np.ndarray) -> int:
@@ -167,9 +216,9 @@ class Upscaler:
             passes += 1
         return passes
 
-    def count_tiles(self, img: np.ndarray) -> int:
+    def count_tiles(self, img: np.ndarray, tile: int | None = None) -> int:
         """Tiles one ``upscale`` call will run (for a progress bar over tiles)."""
-        return self.passes(img) * tiles_for(img.shape[0], img.shape[1], self.tile)
+        return self.passes(img) * tiles_for(img.shape[0], img.shape[1], self.tile if tile is None else int(tile))
 
     def check_output_size(self, height: int, width: int, outscale: float | None = None) -> None:
         """Refuse, before any work, an output (or the model-scale intermediate) above ``max_output_pixels``."""
@@ -186,32 +235,34 @@ class Upscaler:
                   f"{ENV_MAX_OUTPUT_PIXELS}; 0 disables)")
 
     # -- running ----------------------------------------------------------------------------------------------
-    def _net(self, planes: np.ndarray, report: Callable[[int, int], None] | None) -> np.ndarray:
-        """Run the net on an H x W x C array (C = 1 or 3), adapting to the model's input channels."""
+    def _net(self, planes: np.ndarray, report: Callable[[int, int], None] | None, state: dict) -> np.ndarray:
+        """Run the net on an H x W x C array (C = 1 or 3), adapting to the model's input channels. ``state["tile"]``
+        is this call's tile: shrunk after running out of memory, kept for the call's other passes only."""
         import cv2
 
         in_ch = self.descriptor.in_channels
         c = planes.shape[2]
         if c == in_ch:
-            out, used = upscale_tiled(self.net, planes, self.scale, self.tile, self.tile_pad, self.device,
+            tile = state["tile"]
+            out, used = upscale_tiled(self.runner, planes, self.scale, tile, self.tile_pad, self.device,
                                       self.dtype, report, self.descriptor.input_multiple)
-            if self.tile == 0 and used or 0 < used < self.tile:  # shrunk after running out of memory
-                log.warning("keeping tile %d for the next images", used)
-                self.tile = used
+            if tile == 0 and used or 0 < used < tile:  # shrunk after running out of memory
+                log.warning("using tile %d for the rest of this image", used)
+                state["tile"] = used
             return out
         if in_ch == 3 and c == 1:
-            out = self._net(np.repeat(planes, 3, axis=2), report)
+            out = self._net(np.repeat(planes, 3, axis=2), report, state)
             return cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)[:, :, None]
         if in_ch == 1 and c == 3:
-            return np.concatenate([self._net(planes[:, :, i:i + 1], report) for i in range(3)], axis=2)
+            return np.concatenate([self._net(planes[:, :, i:i + 1], report, state) for i in range(3)], axis=2)
         raise RestorationError(f"model {self.name!r} takes {in_ch}-channel input; cannot process {c} channels")
 
     def upscale(self, img: np.ndarray, outscale: float | None = None,
-                progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+                progress: Callable[[int, int], None] | None = None, tile: int | None = None) -> np.ndarray:
         """Upscale H x W (gray), H x W x 3 (RGB) or H x W x 4 (RGBA), uint8 or uint16; same layout and dtype out.
 
         ``outscale`` other than the model scale resizes the network output (Lanczos up, area down).
-        ``progress(done, total)`` is called after every tile.
+        ``progress(done, total)`` is called after every tile. ``tile``: this call's tile size (default ``self.tile``).
         """
         import cv2
 
@@ -227,7 +278,10 @@ class Upscaler:
         self.check_output_size(img.shape[0], img.shape[1], outscale)
         squeeze = img.ndim == 2
         planes = img[:, :, None] if squeeze else img
-        total = self.count_tiles(img)
+        if tile is not None and int(tile) < 0:
+            raise RestorationError(f"tile must be >= 0 (0 = whole image), got {tile}")
+        state = {"tile": self.tile if tile is None else int(tile)}
+        total = self.count_tiles(img, state["tile"])
         done = [0]
 
         def report(_i: int, _n: int) -> None:
@@ -238,13 +292,15 @@ class Upscaler:
         alpha = None
         if planes.shape[2] == 4:
             planes, alpha = planes[:, :, :3], planes[:, :, 3:]
-        out = self._net(np.ascontiguousarray(planes), report)
+        with self._threads():
+            out = self._net(np.ascontiguousarray(planes), report, state)
         h, w = out.shape[:2]
         if alpha is not None:
             if _uniform(alpha):  # fully opaque (most RGBA files): nothing to upscale
                 a = np.full((h, w, 1), alpha.flat[0], dtype=alpha.dtype)
             elif self.alpha == "model":
-                a = self._net(np.ascontiguousarray(alpha), report)
+                with self._threads():
+                    a = self._net(np.ascontiguousarray(alpha), report, state)
             else:
                 a = cv2.resize(alpha[:, :, 0], (w, h), interpolation=cv2.INTER_CUBIC)[:, :, None]
             out = np.concatenate([out, a], axis=2)

@@ -53,13 +53,9 @@ def test_cache_loads_each_model_once_under_concurrency(cache):
         t.join()
     assert cache.loads == 1 and all(u is got[0] for u in got)
     assert cache.get(None, "auto") is got[0]  # "auto" resolves to cpu here: same key, same object
-    tiled = cache.get("tiny", "cpu", tile=16)
-    assert tiled.tile == 16 and tiled.net is got[0].net and got[0].tile == 0  # the cached object is not mutated
     assert cache.loads == 1
     with pytest.raises(RestorationError, match="unknown model 'x'"):
         cache.get("x")
-    with pytest.raises(RestorationError, match="tile size"):
-        cache.get("tiny", "cpu", tile=-1)
 
 
 def test_empty_zoo_gives_a_clear_message(tmp_path):
@@ -112,6 +108,7 @@ def test_upscale_request_writes_full_depth_png(cache, config, tmp_path):
     assert calls and calls[-1][0] == calls[-1][1] > 1  # tile progress reached its total
     assert res.in_size == (24, 20) and res.out_size == (96, 80) and "24×20 → 96×80" in res.summary()
     assert res.png.name == "in_tiny_x4.png"
+    assert cache.get("tiny", "cpu").tile == 0  # the request's tile was not written into the shared Upscaler
     with pytest.raises(RestorationError, match="output too large"):
         upscale_request(cache, store, DemoConfig(max_pixels=480, models_dir=config.models_dir), str(src), "tiny",
                         "cpu", outscale=16)

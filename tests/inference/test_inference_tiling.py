@@ -137,3 +137,12 @@ def test_progress_reports_every_tile():
     upscale_tiled(net, _img(40, 60), 2, tile=16, progress=lambda d, t: seen.append((d, t)))
     assert seen == [(i, 12) for i in range(1, 13)]
     assert max(h * w for h, w in net.calls) <= (16 + 32) ** 2  # never more than one padded tile at once
+
+
+def test_every_window_of_an_image_has_one_shape():
+    """Border tiles get a window shifted inwards, not a smaller one: one shape per image (one compilation)."""
+    net = _OOMNet(budget=10**9)
+    img = _img(40, 70)
+    out, _ = upscale_tiled(net, img, 2, tile=16, tile_pad=8)
+    assert set(net.calls) == {(32, 32)} and len(net.calls) == tiles_for(40, 70, 16)
+    np.testing.assert_array_equal(out, img.repeat(2, 0).repeat(2, 1))

@@ -196,3 +196,62 @@ def test_default_tile_follows_model_size():
     small, large = torch.nn.Conv2d(3, 3, 3), torch.nn.Linear(2100, 2000)  # 84 vs 4.2 M parameters
     assert default_tile(small, "cpu") == 0
     assert default_tile(large, "cpu") == 128 and default_tile(large, "cuda:0") == 512
+
+
+class _OutOfMemoryAbove:
+    """The upscaler's network, out of memory above a pixel budget (like a small GPU)."""
+
+    def __init__(self, net, budget: int):
+        self.net, self.budget, self.calls = net, budget, []
+
+    def __call__(self, x):
+        self.calls.append(tuple(x.shape[-2:]))
+        if x.shape[-1] * x.shape[-2] > self.budget:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.net(x)
+
+
+def test_out_of_memory_fallback_does_not_change_the_shared_upscaler(model_file, rgb, caplog):
+    rgb = np.tile(rgb, (2, 2, 1))  # 46 x 62: whole image over budget, 31 px tiles (35 px windows) under
+    up = Upscaler(model_file, device="cpu", tile=0, tile_pad=2)
+    whole = up.upscale(rgb)
+    up.runner = oom = _OutOfMemoryAbove(up.net, budget=40 * 40)
+    with caplog.at_level(logging.WARNING, logger="restoration.inference"):
+        out = up.upscale(rgb)
+    assert "out of memory" in caplog.text and up.tile == 0  # the retry's tile belongs to that call only
+    assert np.abs(out.astype(int) - whole).max() <= 1
+    oom.calls.clear()
+    up.upscale(rgb)
+    assert oom.calls[0] == rgb.shape[:2]  # the next call starts again from the whole image
+
+
+def test_per_call_tile(model_file, rgb):
+    up = Upscaler(model_file, device="cpu", tile=0)
+    calls = []
+    tiled = up.upscale(rgb, tile=8, progress=lambda d, t: calls.append((d, t)))
+    assert up.tile == 0 and calls[-1] == (12, 12)  # 3 x 4 tiles of 8 px on 23 x 31
+    assert np.abs(tiled.astype(int) - up.upscale(rgb)).max() <= 1
+    with pytest.raises(RestorationError, match="tile"):
+        up.upscale(rgb, tile=-1)
+
+
+def test_network_runs_channels_last(model_file):
+    up = Upscaler(model_file, device="cpu")
+    conv = next(m for m in up.net.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_threads_are_set_while_upscaling_and_restored(model_file, rgb):
+    seen = []
+    up = Upscaler(model_file, device="cpu", threads=1)
+    up.runner = lambda x: seen.append(torch.get_num_threads()) or up.net(x)
+    before = torch.get_num_threads()
+    up.upscale(rgb)
+    assert seen == [1] and torch.get_num_threads() == before
+    with pytest.raises(RestorationError, match="threads"):
+        Upscaler(model_file, device="cpu", threads=0)
+
+
+def test_half_without_cuda_runs_float32(model_file):
+    up = Upscaler(model_file, device="cpu", half=True)
+    assert up.half is False and next(up.net.parameters()).dtype == torch.float32
