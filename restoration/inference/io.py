@@ -1,19 +1,21 @@
 """Image files in and out, keeping what users care about: bit depth, alpha, grayscale and EXIF orientation.
 
 Pillow reads only the header (format, size, EXIF) so a decompression bomb is refused before any pixel is
-decoded; OpenCV decodes the pixels because it keeps 16-bit colour PNG/TIFF at 16 bits (Pillow does not).
+decoded, by our own limit (Pillow's process-wide ``Image.MAX_IMAGE_PIXELS`` is neither read nor changed); OpenCV
+decodes the pixels because it keeps 16-bit colour PNG/TIFF at 16 bits (Pillow does not).
 Arrays are RGB / RGBA / gray (H x W), uint8 or uint16. Animated GIFs and multi-page TIFFs are read as their first
 frame, with a warning that says so. Writes are atomic (``restoration.atomic``).
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
-import threading
+import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import BinaryIO, Callable
 
 import numpy as np
 
@@ -27,7 +29,6 @@ UNWRITABLE_EXTENSIONS = (".gif", ".heic", ".heif", ".avif", ".jxl", ".ico", ".jp
                          ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".exr", ".hdr", ".dng")
 _EXIF_ORIENTATION = 0x0112
 _OPENCV_MAX_PIXELS = 1 << 30  # OpenCV's own decoder limit (CV_IO_MAX_IMAGE_PIXELS)
-_PIL_LIMIT = threading.Lock()  # Image.MAX_IMAGE_PIXELS is process-wide: the demo reads uploads in threads
 log = logging.getLogger("restoration.inference")
 
 
@@ -88,44 +89,61 @@ def _decode_quietly(cv2, data: bytes):
             log.setLogLevel(level)
 
 
+def _pil_open(fp: BinaryIO):
+    """Identify an image with Pillow's format plugins, as ``Image.open`` does, minus its decompression-bomb check.
+
+    That check reads the process-wide ``Image.MAX_IMAGE_PIXELS`` (and warns or raises below our own limit); changing
+    it would change it for every thread of the process (the demo reads uploads in threads). The header is all we
+    read here; callers apply :func:`max_pixels_limit` to the size and name it."""
+    from PIL import Image, UnidentifiedImageError
+
+    prefix = fp.read(16)
+    tried: set[str] = set()
+    for load in (Image.preinit, Image.init):  # common formats first, then every plugin (as Image.open)
+        load()
+        for fmt in [f for f in Image.ID if f not in tried]:
+            tried.add(fmt)
+            factory, accept = Image.OPEN[fmt]
+            result = accept(prefix) if accept else True
+            if not result or isinstance(result, str):  # a str is Pillow's "known, but unsupported" message
+                continue
+            fp.seek(0)
+            try:
+                return factory(fp, "")
+            except (SyntaxError, IndexError, TypeError, struct.error):  # not this format after all (as Image.open)
+                continue
+    raise UnidentifiedImageError("cannot identify image file")
+
+
 def read_header(source: str | os.PathLike | bytes) -> ImageHeader:
     """Size, format and EXIF orientation from the header (Pillow, no pixel decoded, no Pillow size limit: the
     caller applies its own and names it). RestorationError when it is not an image Pillow knows."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
-    src = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
-    with _PIL_LIMIT:
-        saved_limit = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = None
-        try:
-            with Image.open(src) as pil:
-                width, height = pil.size
-                fmt = pil.format or "unknown"
-                try:
-                    orientation = int(pil.getexif().get(_EXIF_ORIENTATION, 1) or 1)
-                except Exception:  # noqa: BLE001 - a broken EXIF block must not make the image unreadable
-                    orientation = 1
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-            name = "the data" if isinstance(source, (bytes, bytearray)) else source
-            raise RestorationError(f"not an image (or an unsupported format): {name}") from None
-        finally:
-            Image.MAX_IMAGE_PIXELS = saved_limit
+    try:
+        with contextlib.ExitStack() as stack:
+            if isinstance(source, (bytes, bytearray)):
+                fp: BinaryIO = io.BytesIO(source)
+            else:
+                fp = stack.enter_context(open(source, "rb"))
+            pil = stack.enter_context(_pil_open(fp))
+            width, height = pil.size
+            fmt = pil.format or "unknown"
+            try:
+                orientation = int(pil.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+            except Exception:  # noqa: BLE001 - a broken EXIF block must not make the image unreadable
+                orientation = 1
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        name = "the data" if isinstance(source, (bytes, bytearray)) else source
+        raise RestorationError(f"not an image (or an unsupported format): {name}") from None
     return ImageHeader(int(width), int(height), fmt, orientation)
 
 
 def count_frames(data: bytes) -> int:
     """Frames of an animated GIF/WebP/APNG or pages of a TIFF (1 for still images); call within the pixel limit."""
-    from PIL import Image
-
     try:
-        with _PIL_LIMIT:
-            saved_limit = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = None
-            try:
-                with Image.open(io.BytesIO(data)) as pil:
-                    return max(1, int(getattr(pil, "n_frames", 1) or 1))
-            finally:
-                Image.MAX_IMAGE_PIXELS = saved_limit
+        with _pil_open(io.BytesIO(data)) as pil:
+            return max(1, int(getattr(pil, "n_frames", 1) or 1))
     except Exception:  # noqa: BLE001 - counting is informational; the decoder decides what is readable
         return 1
 

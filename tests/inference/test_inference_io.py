@@ -209,3 +209,36 @@ def test_negative_or_bad_pixel_limits_are_refused(tmp_path, monkeypatch):
         max_pixels_limit()
     monkeypatch.setenv(ENV_MAX_PIXELS, "0")
     assert read_image(path).shape == (4, 4, 3)
+
+
+def test_pillow_global_limit_is_neither_changed_nor_consulted(tmp_path, monkeypatch):
+    """Pillow's ``Image.MAX_IMAGE_PIXELS`` is process-wide: reading never sets it (not even for a moment, which
+    other threads would see), and our own limit alone decides (no Pillow bomb warning or error below it)."""
+    import types
+    import warnings
+
+    class Guarded(types.ModuleType):
+        def __setattr__(self, name, value):
+            if name == "MAX_IMAGE_PIXELS":
+                raise AssertionError("Image.MAX_IMAGE_PIXELS was changed")
+            super().__setattr__(name, value)
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # far below every image here
+    monkeypatch.setattr(Image, "__class__", Guarded)
+    from restoration.inference.io import count_frames, read_header
+
+    still = write_image(tmp_path / "a.png", np.zeros((20, 30, 3), np.uint8))
+    gif = tmp_path / "a.gif"
+    frames = [Image.fromarray(np.full((6, 7, 3), v, np.uint8)) for v in (40, 80)]
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=50)
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_bomb_png(60000, 60000))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a DecompressionBombWarning would fail here
+        assert read_image(still).shape == (20, 30, 3)
+        assert read_image(gif, warn=lambda _: None).shape[:2] == (6, 7)
+        assert count_frames(gif.read_bytes()) == 2
+        assert (read_header(bomb).width, read_header(bomb.read_bytes()).height) == (60000, 60000)
+        with pytest.raises(RestorationError, match=r"60000x60000.*100,000,000 pixels"):
+            read_image(bomb)
+    assert Image.MAX_IMAGE_PIXELS == 10
