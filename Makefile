@@ -155,6 +155,40 @@ save-baseline:  ## copy the run's latest training state, weights, curves and log
 	cp $(RUN_DIR)/options_resolved.yml $(RUN_SAVE)/ 2>/dev/null; cp $(RUN_DIR)/curves.png $(RUN_SAVE)/ 2>/dev/null; \
 	cat $(RUN_DIR)/train_*.log > $(RUN_SAVE)/train.log; echo "saved iteration $$n in $(RUN_SAVE)/"
 
+# compact-x4-gan: the perceptual stage (L1 + VGG16 perceptual + GAN, options/train/compact_x4_gan.yml) from the
+# baseline's weights; days of CPU, resumes from its latest training state (experiments/compact_x4_gan/), or from the
+# state committed in runs/compact_x4_gan/ (make save-gan) on a fresh clone. GAN_FROM=FILE starts a new run from
+# other baseline weights (e.g. runs/compact_x4_baseline/net_g_N.pth) instead of the finished baseline's.
+GAN_DIR := experiments/compact_x4_gan
+GAN_SAVE := runs/compact_x4_gan
+GAN_FROM ?=
+.PHONY: gan save-gan distill-cache gan-distill
+gan: data
+	@if ! ls $(GAN_DIR)/training_states/*.state >/dev/null 2>&1 && ls $(GAN_SAVE)/*.state >/dev/null 2>&1; then \
+		echo "continuing the committed state $$(ls $(GAN_SAVE)/*.state)"; \
+		mkdir -p $(GAN_DIR)/training_states $(GAN_DIR)/models && cp $(GAN_SAVE)/*.state $(GAN_DIR)/training_states/ && \
+		cp $(GAN_SAVE)/net_g_*.pth $(GAN_SAVE)/net_d_*.pth $(GAN_DIR)/models/ && cp $(GAN_SAVE)/curves.jsonl $(GAN_DIR)/; fi
+	$(VENV)/bin/restoration train -opt options/train/compact_x4_gan.yml --auto_resume \
+		$(if $(GAN_FROM),--force_yml path:pretrain_network_g=$(GAN_FROM),)
+
+save-gan:  ## copy the GAN run's latest training state, both networks, curves and logs into runs/ (to commit)
+	@n=$$(ls $(GAN_DIR)/training_states | sed -n 's/^\([0-9]*\)\.state$$/\1/p' | sort -n | tail -1); \
+	test -n "$$n" || { echo "no training state in $(GAN_DIR)"; exit 2; }; \
+	mkdir -p $(GAN_SAVE) && rm -f $(GAN_SAVE)/*.state $(GAN_SAVE)/net_g_*.pth $(GAN_SAVE)/net_d_*.pth && \
+	cp $(GAN_DIR)/training_states/$$n.state $(GAN_DIR)/models/net_g_$$n.pth $(GAN_DIR)/models/net_d_$$n.pth \
+		$(GAN_DIR)/curves.jsonl $(GAN_SAVE)/ && \
+	cp $(GAN_DIR)/options_resolved.yml $(GAN_SAVE)/ 2>/dev/null; cp $(GAN_DIR)/curves.png $(GAN_SAVE)/ 2>/dev/null; \
+	cat $(GAN_DIR)/train_*.log > $(GAN_SAVE)/train.log; echo "saved iteration $$n in $(GAN_SAVE)/"
+
+# The teacher outputs of options/train/compact_x4_gan_distill.yml, computed once into .cache/distill/ (kept while
+# its inputs are unchanged): realesrgan-x4plus on 2048 24 px LQ patches, 50-110 CPU-minutes (the option file's header).
+distill-cache: data
+	$(PY) -m restoration.data.distill_cache -opt options/train/compact_x4_gan_distill.yml
+
+gan-distill: distill-cache
+	$(VENV)/bin/restoration train -opt options/train/compact_x4_gan_distill.yml --auto_resume \
+		$(if $(GAN_FROM),--force_yml path:pretrain_network_g=$(GAN_FROM),)
+
 # The held-out test set: the corpus's 5 test photos (512 px centre crops), each degraded by 8 tasks of a bank that
 # nothing trains on (seed 123), plus their clean bicubic downscales.
 TESTSET := datasets/testsets/corpus_test_x4

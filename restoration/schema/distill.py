@@ -1,0 +1,33 @@
+"""``train.distill_opt`` of a training option file: a cached teacher and an L1 term to its outputs.
+
+Read by :mod:`restoration.data.distill_cache` (which samples to cache, where) and :mod:`restoration.losses.distill`
+(how many cached samples per batch, the weight).
+"""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, Strict, model_validator
+
+from restoration.schema.base import Num, Section, Str, at_key
+
+_Count = Annotated[int, Strict(), Field(ge=1)]
+
+
+class Distill(Section):
+    """Teacher ``teacher`` (zoo name or weight file, the recipe's scale) run once on ``num_samples`` patches drawn
+    with ``seed``; ``per_batch`` of them join every batch with weight ``loss_weight`` on mean |output - teacher|."""
+
+    type: Literal["L1Loss"] = "L1Loss"
+    loss_weight: Annotated[Num, Field(ge=0)] = 1.0
+    per_batch: _Count = 2
+    teacher: Str
+    num_samples: _Count
+    seed: Annotated[int, Strict(), Field(ge=0)] = 0
+    cache_dir: Str = ".cache/distill"
+
+    @model_validator(mode="after")
+    def _enough_samples(self) -> "Distill":
+        if self.per_batch > self.num_samples:
+            raise at_key("per_batch", f"{self.per_batch} is more than num_samples ({self.num_samples})")
+        return self
