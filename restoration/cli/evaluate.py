@@ -19,12 +19,6 @@ DESCRIPTION = (
     "they are marked unavailable. `--compare A B` prints B minus A per group from two results."
 )
 # option-file key -> (type, default)
-OPTION_KEYS: dict[str, tuple[type | tuple[type, ...], Any]] = {
-    "name": (str, None), "model": ((str, list), None), "models_dir": (str, None), "testset": (str, None),
-    "groups": (list, None), "lpips": (list, ["alex"]), "crop_border": (int, None), "device": (str, "auto"),
-    "tile": (int, 0), "tile_pad": (int, 16), "max_images": (int, 0), "output": (str, None),
-    "save_images": (bool, False), "baseline": (bool, True),
-}
 LPIPS_NETS = ("alex", "vgg")
 
 
@@ -54,25 +48,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
-def load_options(path: str) -> dict[str, Any]:
-    """Read and validate an evaluation option file; OptionError names the key."""
-    from restoration.options import read_yaml
+def _defaults() -> dict[str, Any]:
+    from restoration.schema.evaluate import EvaluateFile
 
-    data = read_yaml(path) or {}
-    if not isinstance(data, dict):
-        raise OptionError(f"{path}: expected a mapping of options at the top level")
-    opts = {k: v for k, (_t, v) in OPTION_KEYS.items()}
-    for key, value in data.items():
-        if key not in OPTION_KEYS:
-            raise OptionError(f"{path}: unknown key {key!r} (known: {', '.join(OPTION_KEYS)})")
-        typ = OPTION_KEYS[key][0]
-        if value is not None and (not isinstance(value, typ) or (typ is int and isinstance(value, bool))):
-            want = " or ".join(t.__name__ for t in typ) if isinstance(typ, tuple) else typ.__name__
-            raise OptionError(f"{path}: {key} must be {want}, got {type(value).__name__} {value!r}")
-        opts[key] = value
-    for net in opts["lpips"] or []:
-        if net not in LPIPS_NETS:
-            raise OptionError(f"{path}: lpips: {net!r} is not one of {', '.join(LPIPS_NETS)}")
+    return EvaluateFile().model_dump()
+
+
+def load_options(path: str) -> dict[str, Any]:
+    """Read and validate an evaluation option file (schema: restoration.schema.evaluate); OptionError names the
+    key. A key set to null keeps its default."""
+    from restoration.schema.base import check
+    from restoration.schema.evaluate import EvaluateFile
+    from restoration.yaml_files import read_options
+
+    try:
+        given = check(EvaluateFile, read_options(path)).model_dump(exclude_unset=True)
+    except OptionError as exc:
+        raise OptionError(f"{path}: {exc}") from None
+    opts = {**_defaults(), **{k: v for k, v in given.items() if v is not None}}
     for key in ("testset", "models_dir", "output"):  # relative paths: from the working directory, like BasicSR
         if opts[key] is not None:
             opts[key] = str(Path(opts[key]).expanduser())
@@ -80,7 +73,7 @@ def load_options(path: str) -> dict[str, Any]:
 
 
 def _merge(args: argparse.Namespace) -> dict[str, Any]:
-    opts = load_options(args.opt) if args.opt else {k: v for k, (_t, v) in OPTION_KEYS.items()}
+    opts = load_options(args.opt) if args.opt else _defaults()
     flags = {"model": args.model, "models_dir": args.models_dir, "testset": args.testset, "groups": args.groups,
              "lpips": args.lpips, "crop_border": args.crop_border, "device": args.device, "tile": args.tile,
              "max_images": args.max_images, "output": args.output}

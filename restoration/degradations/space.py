@@ -130,8 +130,9 @@ class DegradationSpace:
                 lo, hi = getattr(self, name + suffix)
                 if lo > hi:
                     raise at_key(name + suffix, f"range is reversed ({lo:g} > {hi:g}); write it as [low, high]")
-                if lo < (1.0 if name == "jpeg_range" else 0.0):
-                    raise at_key(name + suffix, f"low end {lo:g} is below the minimum {1 if name == 'jpeg_range' else 0}")
+                least = 1 if name == "jpeg_range" else 0
+                if lo < least:
+                    raise at_key(name + suffix, f"low end {lo:g} is below the minimum {least}")
             if getattr(self, "blur_sigma" + suffix)[0] <= 0:
                 raise at_key("blur_sigma" + suffix, "sigma must be > 0")
             for name in ("betag_range", "betap_range", "resize_range"):

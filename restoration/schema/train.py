@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal, Mapping
 from pydantic import ConfigDict, Field, WrapValidator, field_validator, model_validator
 
 from restoration.degradations.space import DegradationSpace
-from restoration.schema.distill import Distill
 from restoration.schema.base import Bool, Int, NonNeg, Num, Pos, Section, Str, at_key, either
+from restoration.schema.distill import Distill
 
 OUR_DATASETS = ("GTImageDataset", "DegradedValDataset")
 TASK_MODES = ("random", "bank", "groups")  # restoration.data.samplers.MODES

@@ -108,7 +108,7 @@ def test_user_errors_are_one_line(setup, tmp_path, capsys):
     bad = tmp_path / "bad.yml"
     bad.write_text("modle: x\n")
     assert main(["evaluate", "-opt", str(bad)]) == 2
-    assert "unknown key 'modle'" in capsys.readouterr().err
+    assert "bad.yml: modle: unknown key (known keys: " in capsys.readouterr().err
     assert main(["evaluate", "--model", str(model)]) == 2
     assert "no testset given" in capsys.readouterr().err
     assert main(["evaluate", "--model", str(model), "--testset", str(testset), "--groups", "zzz", "-q"]) == 2
