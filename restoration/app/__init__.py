@@ -10,17 +10,17 @@ import os
 import sys
 import time
 
-from restoration.app.service import DEFAULT_MAX_PIXELS, DemoConfig
+from restoration.app.service import DEFAULT_MAX_PIXELS, DemoConfig, DemoService
 from restoration.errors import RestorationError
 
-__all__ = ["DemoConfig", "DEFAULT_MAX_PIXELS", "build_demo", "launch"]
+__all__ = ["DemoConfig", "DemoService", "DEFAULT_MAX_PIXELS", "build_demo", "launch"]
 
 
-def build_demo(config: DemoConfig | None = None):
-    """The Gradio Blocks for ``config`` (not queued, not launched)."""
+def build_demo(service: DemoService):
+    """The Gradio Blocks serving ``service`` (not queued, not launched); ``DemoService.create(config)`` makes one."""
     from restoration.app.ui import build_demo as _build
 
-    return _build(config)
+    return _build(service)
 
 
 def _log_to_stderr() -> None:
@@ -40,22 +40,26 @@ def launch(config: DemoConfig, host: str = "127.0.0.1", port: int = 7860, block:
     """Build, queue and serve the demo on ``host:port``; prints one ``ready`` line with the start-up times.
 
     With ``block=False`` the server runs in a background thread and the Blocks object is returned
-    (``demo.close()`` stops it).
+    (``demo.close()`` stops it). The demo's state (models, results, examples) is one :class:`DemoService`, made
+    here and passed to the page.
     """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     _log_to_stderr()
     t0 = time.perf_counter() if t_start is None else t_start
     import gradio  # noqa: F401  (timed separately from the build)
 
+    from restoration.app.ui import CSS
+
     t_import = time.perf_counter()
-    demo = build_demo(config)
+    service = DemoService.create(config)
+    demo = build_demo(service)
     t_build = time.perf_counter()
     demo.queue(default_concurrency_limit=max(1, int(config.concurrency)))
-    folders = sorted({os.path.dirname(p) for p in demo.restoration_samples})
+    folders = sorted({os.path.dirname(p) for p in service.samples})
     try:
         demo.launch(
             server_name=host, server_port=port, share=False, inbrowser=False, prevent_thread_lock=True,
-            show_error=False, quiet=True, allowed_paths=folders, css=demo.restoration_css,
+            show_error=False, quiet=True, allowed_paths=folders, css=CSS,  # gradio 6 takes css here
             max_file_size=int(config.max_pixels) * 16 + (16 << 20),  # 16 bytes/px covers 16-bit RGBA raw formats
         )
     except OSError as exc:
@@ -65,10 +69,10 @@ def launch(config: DemoConfig, host: str = "127.0.0.1", port: int = 7860, block:
     t_ready = time.perf_counter()
     import threading
 
-    threading.Thread(target=demo.restoration_cache.warm_up, name="demo-warm-up", daemon=True).start()
+    threading.Thread(target=service.cache.warm_up, name="demo-warm-up", daemon=True).start()
     print(f"restoration demo ready on {demo.local_url} in {t_ready - t0:.2f} s (imports {t_import - t0:.2f} s, "
           f"build {t_build - t_import:.2f} s, server {t_ready - t_build:.2f} s); "
-          f"{len(demo.restoration_cache.names)} model(s), concurrency {config.concurrency}, "
+          f"{len(service.cache.names)} model(s), concurrency {config.concurrency}, "
           f"max {config.max_pixels:,} px per upload", flush=True)
     if not block:
         return demo

@@ -20,6 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from restoration.errors import RestorationError
+from restoration.image_files import is_image_file
 
 DEFAULT_MAX_PIXELS = 4_000_000
 # The output is refused above this many times the input limit (outscale 4 on the largest upload).
@@ -161,6 +162,20 @@ def _new_upscaler(choice: ModelChoice, device: str, models_dir: str | None):
     from restoration.inference import Upscaler
 
     return Upscaler(choice.source, device=device, models_dir=models_dir)
+
+
+def sample_images(config: DemoConfig) -> list[str]:
+    """Example photos: ``--samples DIR``, else ``datasets/samples`` of the checkout, else the offline photos."""
+    candidates = [Path(config.samples_dir)] if config.samples_dir else [
+        Path(__file__).resolve().parents[2] / "datasets" / "samples"]
+    for folder in candidates:
+        if folder.is_dir():
+            files = sorted(str(p.resolve()) for p in folder.iterdir() if p.is_file() and is_image_file(p))
+            if files:
+                return files[:12]
+    from restoration.data.offline_photos import list_offline_photos
+
+    return [str(p.path) for p in list_offline_photos()][:8]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -349,7 +364,41 @@ def upscale_request(cache: ModelCache, store: ResultStore, config: DemoConfig, p
     )
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# One running demo
+
+
+@dataclass
+class DemoService:
+    """The state of one running demo: its settings, the model cache shared by every request, the result folder and
+    the example photos. The launcher makes one and hands it to the page (``ui.build_demo``) and keeps it for the
+    warm-up and the log line; nothing is stored on Gradio objects or in module globals."""
+
+    config: DemoConfig
+    cache: ModelCache
+    store: ResultStore
+    samples: list[str]
+
+    @classmethod
+    def create(cls, config: DemoConfig | None = None) -> "DemoService":
+        config = config or DemoConfig()
+        return cls(config, ModelCache(available_models(config), config.models_dir),
+                   ResultStore.create(config.result_dir), sample_images(config))
+
+    @property
+    def choices(self) -> list[ModelChoice]:
+        """The model dropdown's entries (default first)."""
+        return [self.cache.choice(name) for name in self.cache.names]
+
+    def upscale(self, path: str | None, model: str | None, device: str = "auto", outscale: float | None = None,
+                tile: int = 0, progress: Progress | None = None, name: str = "image") -> UpscaleResult:
+        """One upload through the model (:func:`upscale_request` with this demo's cache, store and limits)."""
+        return upscale_request(self.cache, self.store, self.config, path, model, device, outscale, tile, progress,
+                               name)
+
+
 __all__ = [
-    "DemoConfig", "ModelChoice", "ModelCache", "ResultStore", "UpscaleResult", "available_models",
-    "device_choices", "load_upload", "check_pixels", "preview_pair", "to_display", "upscale_request",
+    "DemoConfig", "DemoService", "ModelChoice", "ModelCache", "ResultStore", "UpscaleResult", "available_models",
+    "device_choices", "load_upload", "check_pixels", "preview_pair", "sample_images", "to_display",
+    "upscale_request",
 ]

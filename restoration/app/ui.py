@@ -17,11 +17,8 @@ from typing import Any, Callable
 import gradio as gr
 
 from restoration.app import lab as lab_mod
-from restoration.app.service import (
-    DemoConfig, ModelCache, ModelChoice, ResultStore, available_models, device_choices, upscale_request,
-)
+from restoration.app.service import DemoService, ModelChoice, device_choices
 from restoration.errors import RestorationError
-from restoration.image_files import is_image_file
 
 log = logging.getLogger("restoration.app")
 
@@ -109,30 +106,15 @@ def _model_markdown(choice: ModelChoice | None) -> str:
     return text
 
 
-def sample_images(config: DemoConfig) -> list[str]:
-    """Example photos: ``--samples DIR``, else ``datasets/samples`` of the checkout, else the offline photos."""
-    candidates = [Path(config.samples_dir)] if config.samples_dir else [
-        Path(__file__).resolve().parents[2] / "datasets" / "samples"]
-    for folder in candidates:
-        if folder.is_dir():
-            files = sorted(str(p.resolve()) for p in folder.iterdir() if p.is_file() and is_image_file(p))
-            if files:
-                return files[:12]
-    from restoration.data.offline_photos import list_offline_photos
-
-    return [str(p.path) for p in list_offline_photos()][:8]
-
-
-def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
-    """The Blocks app for ``config`` (queue and launch are the caller's: see :func:`restoration.app.launch`)."""
-    config = config or DemoConfig()
-    choices = available_models(config)
-    cache = ModelCache(choices, config.models_dir)
-    store = ResultStore.create(config.result_dir)
+def build_demo(service: DemoService) -> gr.Blocks:
+    """The Blocks app serving ``service`` (queue and launch are the caller's, with :data:`CSS`: see
+    :func:`restoration.app.launch`). The handlers use ``service`` and the lab's bank source; the Blocks object
+    carries no state of ours."""
+    config, cache, samples = service.config, service.cache, service.samples
+    choices = service.choices
     banks = lab_mod.BankSource(config)
     bank_groups = lab_mod.group_names(banks.default())
     devices = device_choices()
-    samples = sample_images(config)
     by_name = {c.name: c for c in choices}
     # every installed model, shipped and imported (`make assets` adds Real-ESRGAN's released ones)
     model_values = [(_model_label(c), c.name) for c in choices]
@@ -140,8 +122,8 @@ def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
 
     @_user_error
     def upscale(image, model, outscale, tile, device, progress=gr.Progress()):
-        result = upscale_request(
-            cache, store, config, _path(image), model, device or "auto",
+        result = service.upscale(
+            _path(image), model, device or "auto",
             outscale=_number(outscale, "output scale", 0.0) or None, tile=int(_number(tile, "tile size", 0)),
             progress=_progress_adapter(progress, "upscaling"), name=_name(image),
         )
@@ -238,7 +220,4 @@ def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
         lab_run.click(run_lab, [lab_inp, lab_model, lab_device, mode, seed, ref, group, crop, bank_file],
                       [lq_out, restored_out, gt_out, psnr_out, lab_stats], api_name="degradation_lab",
                       preprocess=False)
-    demo.restoration_cache = cache  # for in-process tests and the launcher's log line
-    demo.restoration_samples = samples
-    demo.restoration_css = CSS  # gradio 6 takes css at launch()
     return demo

@@ -174,14 +174,35 @@ def test_demo_options_and_light_help():
 
 
 def test_build_demo_wires_both_tabs(config):
-    from restoration.app import build_demo
+    from restoration.app import DemoService, build_demo
 
-    demo = build_demo(config)
+    service = DemoService.create(config)
+    demo = build_demo(service)
     names = {fn.api_name for fn in demo.fns.values() if fn.api_name}
     assert {"upscale", "degradation_lab"} <= names
-    assert demo.restoration_cache.names == ["tiny"]
-    assert demo.restoration_samples  # examples: datasets/samples or the offline photos
+    assert service.cache.names == ["tiny"] and [c.name for c in service.choices] == ["tiny"]
+    assert service.samples  # examples: datasets/samples or the offline photos
+    assert not [k for k in vars(demo) if k.startswith("restoration")]  # the Blocks object carries no state of ours
     demo.close()
+
+
+def test_service_holds_the_demo_state_and_serves_requests(config, tmp_path):
+    """Two services are independent (their own cache and result folder); requests go through the service."""
+    from restoration.app import DemoService
+
+    photo = tmp_path / "in.png"
+    cv2.imwrite(str(photo), np.full((12, 10, 3), 90, np.uint8))
+    a = DemoService.create(config)
+    b = DemoService.create(DemoConfig(models_dir=config.models_dir, result_dir=str(tmp_path / "other")))
+    result = a.upscale(str(photo), None, "cpu", name="in.png")
+    assert result.out_size == (40, 48) and result.png.is_file() and result.png.parent.parent == a.store.root
+    assert a.cache.loads == 1 and b.cache.loads == 0 and a.store.root != b.store.root
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    for name in ("b.png", "a.jpg", "._a.jpg", "notes.txt"):
+        (samples / name).write_bytes(b"x")
+    picked = DemoService.create(DemoConfig(models_dir=config.models_dir, samples_dir=str(samples))).samples
+    assert [p.rsplit("/", 1)[1] for p in picked] == ["a.jpg", "b.png"]
 
 
 def test_checkout_launcher_forwards_to_the_demo_command():
@@ -195,12 +216,13 @@ def test_checkout_launcher_forwards_to_the_demo_command():
 
 def test_build_demo_without_any_model(tmp_path):
     """An empty model folder still gives a page; requests then explain how to add a model."""
-    from restoration.app import build_demo
+    from restoration.app import DemoService, build_demo
 
-    demo = build_demo(DemoConfig(models_dir=str(tmp_path)))
-    assert demo.restoration_cache.names == []
+    service = DemoService.create(DemoConfig(models_dir=str(tmp_path)))
+    demo = build_demo(service)
+    assert service.cache.names == []
     with pytest.raises(RestorationError, match="no model is installed"):
-        demo.restoration_cache.get(None)
+        service.cache.get(None)
     demo.close()
 
 
