@@ -10,17 +10,20 @@ from pathlib import Path
 from restoration.errors import RestorationError
 
 NAME = "export"
-HELP = "write a .safetensors model file (with arch metadata) from a BasicSR checkpoint"
+HELP = "write a .safetensors model file (with arch metadata) or an ONNX graph from a checkpoint or model file"
 DESCRIPTION = (
     "Export net_g weights (params_ema if present, else params) to .safetensors. The architecture comes from the "
     "experiment's option file (found next to the checkpoint, or --opt), else from --arch/--arch-kwargs, else it is "
-    "detected from the weight names."
+    "detected from the weight names. With --onnx the output is an ONNX graph instead (input/output N x C x H x W "
+    "float in 0..1, dynamic sizes) for ONNX Runtime or chaiNNer, kept only when ONNX Runtime reproduces the torch "
+    "output within 1/255."
 )
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, help="experiments/NAME/models/net_g_X.pth (or any model file)")
-    p.add_argument("--out", required=True, help="output .safetensors path")
+    p.add_argument("--out", required=True, help="output .safetensors path (.onnx with --onnx)")
+    p.add_argument("--onnx", action="store_true", help="write an ONNX graph (needs the [onnx] extra)")
     p.add_argument("--opt", default=None, help="training option file (default: the .yml in the experiment folder)")
     p.add_argument("--arch", default=None, help="architecture, when there is no option file (e.g. SRVGGNetCompact)")
     p.add_argument("--arch-kwargs", default=None, help='its arguments as JSON, e.g. \'{"num_feat": 64}\'')
@@ -77,8 +80,11 @@ def _check_out(ckpt: Path, out: Path, args: argparse.Namespace) -> None:
     """Everything that can be refused before a byte is written: name, existing file, the zoo for --register."""
     from restoration.inference.zoo import models_dir, read_manifest
 
-    if out.suffix.lower() != ".safetensors":
-        raise RestorationError(f"--out must end in .safetensors, got {out}")
+    want = ".onnx" if args.onnx else ".safetensors"
+    if out.suffix.lower() != want:
+        raise RestorationError(f"--out must end in {want}{' with --onnx' if args.onnx else ''}, got {out}")
+    if args.onnx and args.register:
+        raise RestorationError("--register takes .safetensors files; an ONNX graph is not a zoo model")
     if out.is_dir():
         raise RestorationError(f"--out {out} is a folder")
     if out.exists() and not args.overwrite:
@@ -129,10 +135,29 @@ def run(args: argparse.Namespace) -> int:
 
     desc = ModelDescriptor.create(arch, kwargs)
     name = args.name or out.stem
+    if args.onnx:
+        return _write_onnx(state, desc, out, name, extra)
     save_model(state, out, arch=desc.arch, arch_kwargs=desc.arch_kwargs, scale=desc.scale, name=name, extra=extra)
     print(f"wrote {out}: {desc.summary()} (architecture from {source})")
     if args.register:
         info = add_to_manifest(name, out, description=args.description, trained_on=args.trained_on,
                                make_default=args.default, models_dir_=args.models_dir)
         print(f"registered {info.name!r} in the zoo" + (" as the default" if info.default else ""), file=sys.stderr)
+    return 0
+
+
+def _write_onnx(state: dict, desc, out: Path, name: str, extra: dict) -> int:
+    """Through a temporary .safetensors and ``load_model``: the same checks and wrappers (an output resize) as
+    every other use of the weights."""
+    import tempfile
+
+    from restoration.inference.files import load_model, save_model
+    from restoration.inference.onnx_export import export_onnx
+
+    with tempfile.TemporaryDirectory(prefix="restoration-onnx-") as tmp:
+        file = save_model(state, Path(tmp) / "model.safetensors", arch=desc.arch, arch_kwargs=desc.arch_kwargs,
+                          scale=desc.scale, name=name, extra=extra)
+        net, loaded = load_model(file, device="cpu")
+    diff = export_onnx(net, out, loaded.in_channels, multiple=loaded.input_multiple)
+    print(f"wrote {out}: {loaded.summary()} as ONNX (ONNX Runtime vs torch: max |diff| {diff:.1e})")
     return 0
