@@ -1,26 +1,29 @@
 """Step time of every balancer relative to EW on the Compact backbone (SRVGGNetCompact, x4) with G groups.
 
-One training step = forward, per-sample L1, per-group reduction, ``balancer.backward`` and an Adam step (plus
-FAMO's no-grad re-forward of a share of the batch after the step). Each method step is paired with an EW step right before it,
-so load from other processes hits both alike; the figure is the median over pairs of the ratio, in wall time
-and in this process's CPU time (on a shared CPU the CPU-time ratio is the stable one and decides the goal; on
-CUDA the wall ratio does). Goals: loss weighting <= 1.1x EW, gradient aggregation <= (G+1)x EW at
-``level: parameters`` and <= 1.5x EW at ``level: representation`` (spelled ``METHOD:level=representation``;
-``--rep`` appends every gradient method at that level, ``--rep-only`` runs only those).
+One training step = ``restoration.training.TrainStep``: forward, per-sample L1, per-group reduction,
+``balancer.backward`` and an Adam step (plus FAMO's no-grad re-forward of a share of the batch after the step).
+Each method step is paired with an EW step right before it, so load from other processes hits both alike; the
+figure is the median over pairs of the ratio, in wall time and in this process's CPU time (on a shared CPU the
+CPU-time ratio is the stable one and decides the goal; on CUDA the wall ratio does). Goals: loss weighting <= 1.1x
+EW, gradient aggregation <= (G+1)x EW at ``level: parameters`` and <= 1.5x EW at ``level: representation``
+(spelled ``METHOD:level=representation``; ``--rep`` appends every gradient method at that level, ``--rep-only``
+runs only those).
 
     .venv/bin/python bench/balancing.py [--batch 12] [--patch 64] [--groups 5] [--pairs 3] [--rep | --rep-only]
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
 
 import restoration  # noqa: F401  (import hook before torchvision/basicsr)
 import torch
 
-from restoration.mtl.balancing import available_balancers, build_balancer, reduce_losses
+from restoration.mtl.balancing import available_balancers, build_balancer
 from restoration.mtl.balancing_gradient import CLASSES as GRADIENT_CLASSES
+from restoration.training import Batch, PixelLoss, TrainStep
 
 GRADIENT = {c.TYPE for c in GRADIENT_CLASSES}
 
@@ -44,7 +47,8 @@ def main() -> None:
     ap.add_argument("--num-conv", type=int, default=16)
     ap.add_argument("--pairs", type=int, default=3, help="paired (EW, method) steps per method")
     ap.add_argument("--threads", type=int, default=1,
-                    help="torch CPU threads (default 1: on a shared CPU, multi-thread timings swing with load; 0 = torch default)")
+                    help="torch CPU threads (default 1: on a shared CPU, multi-thread timings swing with load; "
+                         "0 = torch default)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--methods", default=",".join(["ew"] + [m for m in available_balancers() if m != "ew"]
                                                   + ["famo:reevaluate=1", "famo:reevaluate=0"]))
@@ -78,38 +82,22 @@ def main() -> None:
     for m in methods:
         torch.manual_seed(0)
         net = SRVGGNetCompact(num_feat=args.num_feat, num_conv=args.num_conv, upscale=4, act_type="prelu").to(dev)
-        state[m] = (net, torch.optim.Adam(net.parameters(), lr=1e-4), build_balancer(spec(m)))
+        state[m] = TrainStep(net, torch.optim.Adam(net.parameters(), lr=1e-4), PixelLoss(), build_balancer(spec(m)), G)
+    batch = Batch(lq, gt, keys)
 
     def sync():
         if dev.type == "cuda":
             torch.cuda.synchronize()
 
     def step(m):
-        net, opt, bal = state[m]
-        opt.zero_grad(set_to_none=False)
-        with bal.watch(net, keys):  # level: representation records the tail's input here
-            out = net(lq)
-        per = (out - gt).abs().mean((1, 2, 3))
-        sums, counts = reduce_losses(per, keys, G)
-        bal.backward(sums, counts, list(net.parameters()))
-        opt.step()
-        if bal.needs_after_step:  # FAMO: re-evaluate the samples it names with the updated net
-            idx = bal.after_step_samples(len(keys)).to(dev)
-            with torch.no_grad():
-                after = (net(lq[idx]) - gt[idx]).abs().mean((1, 2, 3))
-            bal.after_step(*reduce_losses(after, keys[idx], G), *reduce_losses(per.detach()[idx], keys[idx], G))
+        state[m].step(batch)
 
-    # warm-up on a small batch (imports, first-call allocations, solver set-up) without touching the timed nets
-    small_lq, small_gt, small_keys = lq[:G, :, :16, :16], gt[:G, :, :64, :64], keys[:G]
+    # warm-up on a small batch (imports, first-call allocations, solver set-up) on copies of the timed nets
+    small = Batch(lq[:G, :, :16, :16], gt[:G, :, :64, :64], keys[:G])
     for m in methods:
-        net, _, bal = state[m]
-        wb = build_balancer(spec(m))
-        net.zero_grad()
-        with wb.watch(net, small_keys):
-            out = net(small_lq)
-        wb.backward(*reduce_losses((out - small_gt).abs().mean((1, 2, 3)), small_keys, G), list(net.parameters()))
-        net.zero_grad()
-    n_params = sum(p.numel() for p in state["ew"][0].parameters())
+        net = copy.deepcopy(state[m].net)
+        TrainStep(net, torch.optim.SGD(net.parameters(), lr=0.0), PixelLoss(), build_balancer(spec(m)), G).step(small)
+    n_params = sum(p.numel() for p in state["ew"].net.parameters())
     print(f"# SRVGGNetCompact num_feat={args.num_feat} num_conv={args.num_conv} ({n_params / 1e6:.3f} M params), "
           f"batch {args.batch}, LQ {args.patch}px, G={G} keys, device {dev}, threads {torch.get_num_threads()}; "
           f"{args.pairs} paired steps (EW step, method step) per method, ratios = median over pairs", flush=True)

@@ -61,27 +61,13 @@ def _setup(args):
     return source, val_gt, bank
 
 
-def train_on_regions(net, opt, source, gen, draw_tasks, iters: int, batch: int, patch: int, label: str,
-                     every: int, sched=None) -> None:
-    """The benchmarks' training loop: ``batch`` GT regions degraded with the tasks ``draw_tasks(batch)`` returns,
-    one aligned crop of ``patch`` px GT (same offset for the whole batch), L1, one optimiser step."""
-    import torch
+def _log_every(label: str, iters: int, every: int):
+    """An ``on_step`` callback printing the loss every ``every`` steps."""
+    def on_step(t: int, result) -> None:
+        if t % every == 0:
+            print(f"{label} {t}/{iters} loss {result.loss:.4f}", flush=True)
 
-    from restoration.degradations import degrade
-
-    p = patch // 4
-    for it in range(iters):
-        gt = source.gt_regions(batch, gen)
-        lq = degrade(gt, draw_tasks(batch), generator=gen)
-        y = int(torch.randint(0, lq.shape[-1] - p + 1, (1,), generator=gen))
-        loss = (net(lq[..., y:y + p, y:y + p]) - gt[..., 4 * y:4 * (y + p), 4 * y:4 * (y + p)]).abs().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if sched is not None:
-            sched.step()
-        if it % every == 0:
-            print(f"{label} {it}/{iters} loss {loss.item():.4f}", flush=True)
+    return on_step
 
 
 def _base_model(args, out: Path):
@@ -90,6 +76,8 @@ def _base_model(args, out: Path):
 
     from restoration.degradations import DegradationSpace
     from restoration.inference import load_model, save_model
+    from restoration.training import TrainStep
+    from restoration.training.sources import RegionSource
 
     path = Path(args.base) if args.base else out / "base_compact.safetensors"
     if path.exists():
@@ -100,14 +88,15 @@ def _base_model(args, out: Path):
 
     kwargs = dict(num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=16, upscale=4, act_type="prelu")
     net = SRVGGNetCompact(**kwargs)
-    opt = torch.optim.Adam(net.parameters(), lr=args.base_lr, betas=(0.9, 0.99))
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.base_iters, eta_min=args.base_lr / 10)
+    step = TrainStep.adam(net, args.base_lr, (0.9, 0.99))
+    step.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(step.optimizer, args.base_iters,
+                                                                eta_min=args.base_lr / 10)
     space = DegradationSpace.from_opt(None)
     rng = np.random.default_rng(args.seed)
-    gen = torch.Generator().manual_seed(args.seed)
+    regions = RegionSource(source, lambda n: [space.sample(rng) for _ in range(n)], args.base_batch, args.patch,
+                           torch.Generator().manual_seed(args.seed))
     t0 = time.perf_counter()
-    train_on_regions(net, opt, source, gen, lambda n: [space.sample(rng) for _ in range(n)], args.base_iters,
-                     args.base_batch, args.patch, "base training", 100, sched)
+    step.run(regions, args.base_iters, on_step=_log_every("base training", args.base_iters, 100))
     secs = time.perf_counter() - t0
     save_model(net, path, arch="SRVGGNetCompact", arch_kwargs=kwargs, scale=4, name="bench-compact-base",
                extra={"iters": args.base_iters, "lr": args.base_lr})
@@ -165,8 +154,8 @@ def _long_worker(args_dict: dict, out: str, part: int = 0, parts: int = 1) -> No
         tuned = finetune(net, [bank[i]], source, args.long_iters, batch_size=args.long_batch, lr=args.lr,
                          seed=args.seed + 1000 + i)
         after = psnr_y(tuned, lq, gt_u8)
-        _append(path, {"index": i, "task_id": bank[i].task_id, "psnr_bicubic": bicubic, "psnr_before": before, "psnr_after": after,
-                       "gain": after - before, "seconds": time.perf_counter() - t0})
+        _append(path, {"index": i, "task_id": bank[i].task_id, "psnr_bicubic": bicubic, "psnr_before": before,
+                       "psnr_after": after, "gain": after - before, "seconds": time.perf_counter() - t0})
         print(f"long: task {i} gain {after - before:+.3f} dB ({time.perf_counter() - t0:.0f} s)", flush=True)
 
 

@@ -42,6 +42,8 @@ def _arm(args_dict: dict, arm: str, groups: dict) -> None:
 
     from restoration.degradations import DegradationSpace
     from restoration.inference import load_model, save_model
+    from restoration.training import TrainStep
+    from restoration.training.sources import RegionSource
 
     args = SimpleNamespace(**args_dict)
     path = Path(args.out) / f"{arm}.safetensors"
@@ -53,7 +55,7 @@ def _arm(args_dict: dict, arm: str, groups: dict) -> None:
     net.train()
     for q in net.parameters():
         q.requires_grad_(True)
-    opt = torch.optim.Adam(net.parameters(), lr=args.lr, betas=(0.9, 0.99))
+    step = TrainStep.adam(net, args.lr, (0.9, 0.99))
     space = DegradationSpace.from_opt(None)
     rng = np.random.default_rng(args.seed + 1)  # task choice: differs between the arms by design
     gen = torch.Generator().manual_seed(args.seed + 2)  # crops and noise: the same seed in both arms
@@ -70,8 +72,8 @@ def _arm(args_dict: dict, arm: str, groups: dict) -> None:
         return tasks
 
     t0 = time.perf_counter()
-    probe_bench.train_on_regions(net, opt, source, gen, draw, args.iters, args.batch, args.patch, f"{arm}: step",
-                                 500)
+    step.run(RegionSource(source, draw, args.batch, args.patch, gen), args.iters,
+             on_step=probe_bench._log_every(f"{arm}: step", args.iters, 500))
     net.eval()
     save_model(net, path, arch=desc.arch, arch_kwargs=desc.arch_kwargs, scale=4, name=f"tg-effect-{arm}",
                extra={"iters": args.iters, "seconds": time.perf_counter() - t0})
@@ -144,7 +146,8 @@ def main(argv=None) -> int:
         w.start()
     for w in arms:
         w.join()
-    nets = {"base": base, "plain": load_model(out / "plain.safetensors")[0], "tg": load_model(out / f"{tg}.safetensors")[0]}
+    nets = {"base": base, "plain": load_model(out / "plain.safetensors")[0],
+            "tg": load_model(out / f"{tg}.safetensors")[0]}
 
     fresh = TaskBank.sample(args.fresh_tasks, args.seed + 12345)
     grouped = sorted(i for m in groups.values() for i in m)
@@ -153,8 +156,8 @@ def main(argv=None) -> int:
             "satisfactory": [bank[i] for i in range(len(bank)) if i not in set(unsat)],
             "fresh random tasks": list(fresh)}
     gt_u8 = to_uint8(val_gt)
-    report: dict = {"groups": {k: len(v) for k, v in groups.items()}, "g0_share": args.g0_share or 1 / (1 + len(groups)),
-                    "iters": args.iters, "batch": args.batch,
+    report: dict = {"groups": {k: len(v) for k, v in groups.items()},
+                    "g0_share": args.g0_share or 1 / (1 + len(groups)), "iters": args.iters, "batch": args.batch,
                     "lr": args.lr, "unsatisfactory": len(unsat), "sets": {}}
     for name, tasks in sets.items():
         if not tasks:

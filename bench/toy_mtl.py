@@ -16,6 +16,7 @@ import restoration  # noqa: F401  (import hook before torchvision)
 import torch
 
 from restoration.mtl.balancing import available_balancers, build_balancer, reduce_losses
+from restoration.training import Batch, TrainStep
 
 K, D, PER_TASK = 4, 8, 32
 SCALES = [10.0, 1.0, 0.3, 0.1]
@@ -29,16 +30,16 @@ def make_problem(seed: int):
     return mu, maps, g
 
 
-def batch(mu, maps, g, n=PER_TASK):
+def batch(mu, maps, g, n=PER_TASK) -> Batch:
     keys = torch.arange(K).repeat_interleave(n)
     x = mu[keys] + torch.randn(len(keys), D, generator=g)
     y = torch.tanh(torch.einsum("bd,bdo->bo", x, maps[keys]))
-    return x, y, keys
+    return Batch(x, y, keys)
 
 
-def per_sample_loss(net, x, y, keys):
-    scale = torch.tensor(SCALES)[keys]
-    return scale * ((net(x) - y) ** 2).mean(1)
+def per_sample_loss(out: torch.Tensor, b: Batch) -> tuple[torch.Tensor, dict]:
+    """Squared error scaled by the task's loss scale."""
+    return torch.tensor(SCALES)[b.keys] * ((out - b.gt) ** 2).mean(1), {}
 
 
 def run(method: str, seed: int, steps: int) -> torch.Tensor:
@@ -47,27 +48,16 @@ def run(method: str, seed: int, steps: int) -> torch.Tensor:
     net = torch.nn.Sequential(torch.nn.Linear(D, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
     name, *kv = method.split(":")  # name or name:key=value:... (e.g. famo:reevaluate=1)
     bal = build_balancer({"type": name, **dict(item.split("=", 1) for item in kv)})
-    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    step = TrainStep(net, torch.optim.Adam(net.parameters(), lr=3e-3), per_sample_loss, bal, K)
     ev = batch(mu, maps, torch.Generator().manual_seed(99), n=512)
 
     def eval_losses():
-        with torch.no_grad():
-            s, c = reduce_losses(per_sample_loss(net, *ev), ev[2], K)
+        s, c = reduce_losses(step.evaluate(ev).per_sample, ev.keys, K)
         return s / c
 
     init = eval_losses()
     for _ in range(steps):
-        x, y, keys = batch(mu, maps, g)
-        opt.zero_grad()
-        with bal.watch(net, keys):  # level: representation records the last layer's input here
-            per = per_sample_loss(net, x, y, keys)
-        bal.backward(*reduce_losses(per, keys, K), list(net.parameters()))
-        opt.step()
-        if bal.needs_after_step:  # FAMO: the samples it names, re-evaluated after the step
-            i = bal.after_step_samples(len(keys))
-            with torch.no_grad():
-                after = per_sample_loss(net, x[i], y[i], keys[i])
-            bal.after_step(*reduce_losses(after, keys[i], K), *reduce_losses(per.detach()[i], keys[i], K))
+        step.step(batch(mu, maps, g))
     return eval_losses() / init
 
 

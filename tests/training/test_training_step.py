@@ -101,3 +101,21 @@ def test_stacked_copies_run_each_copy_on_its_block():
     out = stacked(x)
     torch.testing.assert_close(out[[0, 1, 4, 5]], net(x)[[0, 1, 4, 5]])
     assert not torch.allclose(out[2:4], net(x)[2:4])
+
+
+def test_every_optimiser_step_is_the_train_step():
+    """Backward passes and optimiser steps live in TrainStep (and in the balancers it calls); the only other one is
+    the GAN stage's discriminator step. Benchmarks and the competition pipeline call TrainStep."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    allowed = {"restoration/training/step.py", "restoration/models/realsrgan_mtl_model.py"}
+    pattern = re.compile(r"\.(backward|zero_grad)\(|\b\w*opt\w*\.step\(")
+    found = []
+    for path in sorted([*root.glob("restoration/**/*.py"), *root.glob("bench/*.py")]):
+        rel = path.relative_to(root).as_posix()
+        if rel in allowed or rel.startswith("restoration/mtl/balancing"):
+            continue
+        found += [f"{rel}:{n}" for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    assert found == []
