@@ -7,10 +7,10 @@ import sys
 NAME = "options"
 HELP = "print the JSON schema of the option files, or check option files against it"
 DESCRIPTION = (
-    "`restoration options schema [KIND] [-o FILE]` prints (or writes) the JSON schema of a kind of option file "
-    "(train, tasks, space, evaluate), for editors and other tools. `restoration options check FILE...` validates "
-    "files against their schema, _base_ files included, without opening the files they name or building models "
-    "(restoration train does both)."
+    "The schema subcommand prints (or writes with -o) the JSON schema of one kind of option file: train, tasks, "
+    "space or evaluate (e.g. `restoration options schema tasks`), for editors and other tools. The check "
+    "subcommand validates option files against their schema, _base_ files included, without opening the files "
+    "they name or building models (restoration train does both)."
 )
 KINDS = ("train", "tasks", "space", "evaluate")  # restoration.schema.files.KINDS (kept here: no pydantic at --help)
 
