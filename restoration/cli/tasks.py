@@ -9,15 +9,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
-
-import restoration.cli as _cli
+from pathlib import Path
 
 NAME = "tasks"
 HELP = "degradation tasks: sample a bank, degrade an image, probe and group tasks"
 
 
 def _modules():
-    names = sorted(m.name for m in pkgutil.iter_modules(_cli.__path__) if m.name.startswith("_tasks_"))
+    here = [str(Path(__file__).resolve().parent)]  # this folder, without importing the parent package back
+    names = sorted(m.name for m in pkgutil.iter_modules(here) if m.name.startswith("_tasks_"))
     return [importlib.import_module(f"restoration.cli.{n}") for n in names]
 
 
