@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from restoration.errors import RestorationError
-from restoration.inference.ncnn import NcnnLayer, conv_spec
+from restoration.inference.ncnn_format import NcnnLayer, conv_spec
 
 INTERP_MODES = {1: "nearest", 2: "bilinear", 3: "bicubic"}
 FUSED_ACTIVATIONS = {0: None, 1: "relu", 2: "leakyrelu"}
