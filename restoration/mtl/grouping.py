@@ -65,8 +65,12 @@ def group_tasks(base: torch.nn.Module, bank, unsatisfactory: Sequence[int], sour
 
     ``rounds``: one dict per fine-tune: threshold(s), the tasks it trained on, their PIS, the group(s) formed.
     """
-    thresholds = [float(s) for s in gopt["thresholds"]]
-    scorer = PISScorer(base, bank, val_gt, int(gopt["seed"]), source.scale)
+    from restoration.schema.base import check
+    from restoration.schema.tasks import Group
+
+    gopt = check(Group, dict(gopt), "group").model_dump()  # typed and complete: no casts below
+    thresholds = gopt["thresholds"]
+    scorer = PISScorer(base, bank, val_gt, gopt["seed"], source.scale)
     state_path = Path(state_path) if state_path else None
     rounds: list[dict] = []
     if resume and state_path is not None and state_path.is_file():
@@ -81,15 +85,15 @@ def group_tasks(base: torch.nn.Module, bank, unsatisfactory: Sequence[int], sour
             tmp.replace(state_path)
 
     def tune(tasks: list[int], k: int) -> dict[int, float]:
-        cb = progress(f"joint fine-tune {k + 1} ({len(tasks)} tasks)", int(gopt["iters"])) if progress else None
-        net = finetune(base, [bank[i] for i in tasks], source, int(gopt["iters"]), batch_size=int(gopt["batch_size"]),
-                       lr=float(gopt["lr"]), betas=tuple(gopt["betas"]), seed=int(gopt["seed"]) + 1 + k,
+        cb = progress(f"joint fine-tune {k + 1} ({len(tasks)} tasks)", gopt["iters"]) if progress else None
+        net = finetune(base, [bank[i] for i in tasks], source, gopt["iters"], batch_size=gopt["batch_size"],
+                       lr=gopt["lr"], betas=gopt["betas"], seed=gopt["seed"] + 1 + k,
                        progress=cb)
         return scorer.pis(net, tasks)
 
     remaining = sorted(int(i) for i in unsatisfactory)
     groups: dict[str, list[int]] = {}
-    min_size = int(gopt.get("min_group_size", 1))
+    min_size = gopt["min_group_size"]
     if gopt["mode"] == "one_shot":
         if not rounds:
             pis = tune(remaining, 0)

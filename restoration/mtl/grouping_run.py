@@ -56,16 +56,16 @@ def run_group_job(opt: dict, *, resume: bool = False, overwrite: bool = False,
         if results[i]["task_id"] != bank[i].task_id:
             raise RestorationError(f"probe results in {pdir} were made for another task bank than {opt['bank']['path']}")
     indicator = {i: float(results[i]["indicator"]) for i in range(len(bank))}
-    ratio = float(opt["select"]["ratio"])
+    ratio = opt["select"]["ratio"]
     unsat = select_unsatisfactory(indicator, ratio)
 
     gopt = opt["group"]
     device = resolve_device(opt["device"])
     net, desc = load_base(opt.get("model", ""), device)
     train, val = load_gt(opt.get("gt"))
-    source = PatchSource([im for _, im in train], int(gopt["patch_size"]), int(gopt["degrade_size"]), desc.scale,
+    source = PatchSource([im for _, im in train], gopt["patch_size"], gopt["degrade_size"], desc.scale,
                          device)
-    val_gt = validation_crops([im for _, im in val], int(gopt["val_size"]), int(gopt["val_per_image"])).to(device)
+    val_gt = validation_crops([im for _, im in val], gopt["val_size"], gopt["val_per_image"]).to(device)
     fingerprint = hashlib.sha256(json.dumps(
         [header.get("fingerprint"), unsat, gopt, desc.path, opt.get("gt")], sort_keys=True, default=str
     ).encode()).hexdigest()[:16]

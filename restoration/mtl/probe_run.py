@@ -109,5 +109,5 @@ def run_probe_job(opt: dict, *, fast: bool = False, shard: tuple[int, int] = (0,
 
     for _ in run_probe(net, todo, source, cfg, on_result=store):
         pass
-    summary = summarise(out_dir, len(bank), float(opt["select"]["ratio"]))
+    summary = summarise(out_dir, len(bank), opt["select"]["ratio"])
     return {"probed": len(todo), "skipped": len(mine) - len(todo), "summary": summary, "dir": out_dir}
