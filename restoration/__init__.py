@@ -20,6 +20,7 @@ _REGISTRY_MODULES = (
     "restoration.archs",
     "restoration.data",
     "restoration.models",
+    "restoration.metrics.lpips_val",
 )
 
 

