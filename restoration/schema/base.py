@@ -86,10 +86,16 @@ def either(wanted: str) -> WrapValidator:
         except ValidationError as exc:
             errors = exc.errors()
             deep = [e for e in errors if e["type"] in ("unknown_option", "at_key", "value_error") or len(e["loc"]) > 1]
-            if len(errors) == 1 or (deep and not isinstance(value, (str, int, float))):
-                raise  # a mistake inside the one member that fits: keep its own message
-            raise PydanticCustomError("either", "expected {wanted}, got {got}",
-                                      {"wanted": wanted, "got": _describe(value)}) from None
+            bounds = [e for e in errors if e["type"] in _BOUNDS or e["type"] == "finite_number"]
+            if deep and not isinstance(value, (str, int, float)):
+                inner = deep[0]  # a mistake inside the member that fits: its message, without the member's tag
+            elif bounds:
+                inner = bounds[0]  # the right type, out of range
+            else:
+                raise PydanticCustomError("either", "expected {wanted}, got {got}",
+                                          {"wanted": wanted, "got": _describe(value)}) from None
+            sub, text = _loc_text({**inner, "loc": tuple(inner["loc"])[1:]})
+            raise PydanticCustomError("nested", "{text}", {"sub": sub, "text": text}) from None
 
     return WrapValidator(check)
 
@@ -113,9 +119,19 @@ def _where(loc: tuple) -> str:
 
 def error_line(error: Mapping, where: str = "", known: Any = None) -> str:
     """One pydantic error as ``dotted.key: what is wrong`` (``known``: the model, for unknown keyword arguments)."""
+    loc, text = _loc_text(error, known)
+    key = _where(loc)
+    full = f"{where}.{key}" if where and key and not key.startswith("[") else f"{where}{key}"
+    return f"{full}: {text}" if full else text
+
+
+def _loc_text(error: Mapping, known: Any = None) -> tuple[tuple, str]:
+    """(key path, what is wrong) of one pydantic error."""
     kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
     loc = tuple(error["loc"])
-    if kind in ("unexpected_keyword_argument", "extra_forbidden") and known is not None and len(loc) == 1:
+    if kind == "nested":  # an error inside a union member, its path relative to the union's key
+        loc, text = loc + tuple(ctx["sub"]), ctx["text"]
+    elif kind in ("unexpected_keyword_argument", "extra_forbidden") and known is not None and len(loc) == 1:
         text = f"unknown key (known keys: {', '.join(_known(known))})"
     elif kind in ("unexpected_keyword_argument", "extra_forbidden"):
         text = "unknown key"
@@ -148,9 +164,7 @@ def error_line(error: Mapping, where: str = "", known: Any = None) -> str:
         text = f"expected {ctx['wanted']}, got {ctx['got']}"
     else:
         text = error["msg"]
-    key = _where(loc)
-    full = f"{where}.{key}" if where and key else (where or key)
-    return f"{full}: {text}" if full else text
+    return loc, text
 
 
 def option_error(exc: ValidationError, where: str = "", known: Any = None) -> OptionError:

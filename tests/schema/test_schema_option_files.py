@@ -115,3 +115,18 @@ def test_json_schema_describes_the_keys_and_the_types(kind):
     if kind == "tasks":
         probe = schema["$defs"]["ProbeConfig"]["properties"]
         assert probe["execution"]["enum"] == ["auto", "loop", "vmap"]
+
+
+def test_union_keys_say_what_they_accept_or_what_is_wrong_inside():
+    from restoration.schema.base import check
+    from restoration.schema.train import TrainOptions
+    from restoration.yaml_files import read_options
+
+    opt = read_options(ROOT / "options/train/cpu_tiny.yml")
+    for key, value, message in (("num_gpu", "two", "num_gpu: expected an integer or 'auto', got 'two'"),
+                                ("num_gpu", -1, "num_gpu: must be >= 0, got -1")):
+        with pytest.raises(OptionError, match=f"^{message}$"):
+            check(TrainOptions, {**opt, key: value})
+    bad = {**opt, "datasets": {**opt["datasets"], "train": {**opt["datasets"]["train"], "dataroot_gt": ["a", 3]}}}
+    with pytest.raises(OptionError, match=r"^datasets\.train\.dataroot_gt\[1\]: expected a string, got int 3$"):
+        check(TrainOptions, bad)
