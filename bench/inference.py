@@ -19,7 +19,8 @@ Reported: output megapixels per second, the ratio to RealESRGANer, peak RSS, max
 overlap that tiles recompute is not counted) and its share of this machine's float32 limit, measured here with the
 same threads (the faster of a 2048^3 GEMM and a 64->64 3x3 convolution). int8's quality: PSNR-Y against the original
 of held-out photos (not the calibration ones) downscaled x4 and upscaled back, vs float32's, and PSNR-Y of int8
-against our float32 output. ``--rss-size`` adds one tiled pass per path at that input size (peak RSS only).
+against our float32 output. ``--rss-size`` adds one tiled pass per path at that input size (peak RSS only). int8
+runs at the first size only (its calibration and compilation take minutes on a small CPU) unless --int8-all-sizes.
 """
 from __future__ import annotations
 
@@ -178,17 +179,17 @@ def _timed(fn) -> float:
 
 
 def flops_per_pixel(model_file: str) -> float:
-    """Forward FLOPs per input pixel of a whole-image pass (torch's FLOP counter on a 64 x 64 input)."""
+    """Forward FLOPs per input pixel of a whole-image pass (torch's FLOP counter on a 32 x 32 input)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     from restoration.inference.files import load_model
 
     net, desc = load_model(model_file, device="cpu")
-    x = torch.rand(1, desc.in_channels, 64, 64)
+    x = torch.rand(1, desc.in_channels, 32, 32)
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
         net(x)
-    return counter.get_total_flops() / (64 * 64)
+    return counter.get_total_flops() / (32 * 32)
 
 
 def eval_images(size: int):
@@ -264,14 +265,15 @@ def measure(args, models, tmp: Path) -> None:
             img = cv2.resize(src, (size, size), interpolation=cv2.INTER_AREA)
             np.save(tmp / "in.npy", img)
             res = {}
-            for path in paths:
+            # int8 runs at the first size only unless --int8-all-sizes: its calibration and compilation take minutes
+            for path in [p for p in paths if p != "int8" or size == args.sizes[0] or args.int8_all_sizes]:
                 ev = tmp / "eval.npy" if path in ("ours", "int8") and size == args.sizes[0] else None
                 res[path] = run_child(_cmd(path, model_file, stem, tmp / "in.npy", tmp / f"{path}.npy", args,
                                            args.repeats, ev))
             ref = np.load(tmp / "ours.npy") if "seconds" in res.get("ours", {}) else None
             base = res.get("realesrganer", {}).get("seconds")
             mp = (size * 4) ** 2 / 1e6
-            for path in paths:
+            for path in res:
                 r = res[path]
                 if "error" in r:
                     print(f"{label:<28} {size:>5} {path:<13} failed: {r['error']}")
@@ -293,7 +295,7 @@ def measure(args, models, tmp: Path) -> None:
         if args.rss_size:
             img = cv2.resize(src, (args.rss_size, args.rss_size), interpolation=cv2.INTER_CUBIC)
             np.save(tmp / "big.npy", img)
-            for path in paths:
+            for path in [p for p in paths if p != "int8" or args.int8_all_sizes]:
                 r = run_child(_cmd(path, model_file, stem, tmp / "big.npy", tmp / "big_out.npy", args, 0))
                 what = f"failed: {r['error']}" if "error" in r else (
                     f"peak RSS {r['peak_rss_gb']:.3f} GB ({'ok' if r['peak_rss_gb'] <= GOAL_RSS_GB else 'over'} "
@@ -315,6 +317,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2, help="timed passes per case after the warm-up; best kept")
     ap.add_argument("--eval-size", type=int, default=128, help="int8 quality: input px of the held-out photos")
     ap.add_argument("--rss-size", type=int, default=0, help="also one tiled pass per path at this size (peak RSS)")
+    ap.add_argument("--int8-all-sizes", action="store_true", help="int8 at every size and --rss-size too")
     ap.add_argument("--quick", action="store_true", help="tiny run: the default model, 32 px, float32 paths, 1 repeat")
     for hidden in ("--path", "--model-file", "--image", "--out", "--ncnn", "--eval"):
         ap.add_argument(hidden, default=None, help=argparse.SUPPRESS)
@@ -326,7 +329,7 @@ def main() -> None:
     if args.quick:
         args.models, args.sizes, args.paths, args.repeats = "default", "32", "ours,realesrganer,ncnn", 1
         args.tile, args.eval_size = 16, 16
-    args.sizes = [int(s) for s in args.sizes.split(",")]
+    args.sizes = [int(s) for s in args.sizes.split(",") if s]  # none: only --rss-size
     args.paths = [p for p in args.paths.split(",") if p]
     bad = [p for p in args.paths if p not in ALL_PATHS]
     if bad:
