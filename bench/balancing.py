@@ -18,9 +18,9 @@ import copy
 import statistics
 import time
 
-import restoration  # noqa: F401  (import hook before torchvision/basicsr)
 import torch
 
+import restoration  # noqa: F401  (import hook before torchvision/basicsr)
 from restoration.mtl.balancing import available_balancers, build_balancer
 from restoration.mtl.balancing_gradient import CLASSES as GRADIENT_CLASSES
 from restoration.training import Batch, PixelLoss, TrainStep

@@ -28,8 +28,14 @@ import torch
 from torch.nn import functional as F
 
 import restoration  # noqa: F401  (compat hook before basicsr)
-from basicsr.data.degradations import (circular_lowpass_kernel, random_add_gaussian_noise_pt,
-                                       random_add_poisson_noise_pt, random_mixed_kernels)
+
+# isort: split
+from basicsr.data.degradations import (
+    circular_lowpass_kernel,
+    random_add_gaussian_noise_pt,
+    random_add_poisson_noise_pt,
+    random_mixed_kernels,
+)
 from basicsr.utils.diffjpeg import DiffJPEG
 from basicsr.utils.img_process_util import filter2D
 

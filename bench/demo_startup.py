@@ -31,6 +31,7 @@ SMALL_KW = dict(num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=16, upscale=4, 
 def _zoo(folder: Path) -> Path:
     """A model folder with one SRVGGNetCompact x4 of the realesr-general-x4v3 size (random weights: timing only)."""
     import restoration  # noqa: F401
+    # isort: split
     from basicsr.archs.srvgg_arch import SRVGGNetCompact
 
     from restoration.inference import save_model

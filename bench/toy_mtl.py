@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import time
 
-import restoration  # noqa: F401  (import hook before torchvision)
 import torch
 
+import restoration  # noqa: F401  (import hook before torchvision)
 from restoration.mtl.balancing import available_balancers, build_balancer, reduce_losses
 from restoration.training import Batch, TrainStep
 

@@ -168,6 +168,7 @@ def _check_output(out: Path, overwrite: bool) -> None:
 def make_lmdb(out: Path, rel_paths: list[str], compress_level: int) -> Path:
     """BasicSR-format LMDB of the sub-images (keys = file names without extension) via basicsr's own writer."""
     import restoration  # noqa: F401  (torchvision compat hook: basicsr imports torchvision)
+    # isort: split
     from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 
     lmdb_path = out / "sub.lmdb"

@@ -9,7 +9,6 @@ import copy
 
 import torch
 
-
 # Plain names that resolve to this package's own implementation.
 ALIASES = {"UNetDiscriminatorSN": "UNetDiscriminatorSNMTL"}
 

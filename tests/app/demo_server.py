@@ -23,6 +23,7 @@ START_TIMEOUT_S = 90.0
 def write_tiny_zoo(folder: Path, name: str = "tiny") -> Path:
     """A random SRVGGNetCompact x4 saved with ``save_model`` and listed in a manifest (schema 1) as the default."""
     import restoration  # noqa: F401  (torchvision hook before basicsr)
+    # isort: split
     import torch
     from basicsr.archs.srvgg_arch import SRVGGNetCompact
 

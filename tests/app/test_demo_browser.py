@@ -16,7 +16,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from demo_server import REPO, start_demo
 
 SCREENSHOT = Path(os.environ.get("RESTORATION_DEMO_SCREENSHOT") or Path(tempfile.gettempdir()) / "restoration-demo.png")

@@ -13,7 +13,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from demo_server import start_demo  # tests/app/demo_server.py (pytest puts this folder on sys.path)
 
 gradio_client = pytest.importorskip("gradio_client")

@@ -12,7 +12,14 @@ import pytest
 
 from restoration.app import lab
 from restoration.app.service import (
-    DemoConfig, ModelCache, ResultStore, available_models, check_pixels, load_upload, preview_pair, to_display,
+    DemoConfig,
+    ModelCache,
+    ResultStore,
+    available_models,
+    check_pixels,
+    load_upload,
+    preview_pair,
+    to_display,
     upscale_request,
 )
 from restoration.errors import RestorationError

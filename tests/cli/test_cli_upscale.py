@@ -12,7 +12,6 @@ import restoration  # noqa: F401
 from restoration.cli import main
 from restoration.inference import read_image, save_model, write_image
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

@@ -83,6 +83,7 @@ def test_prepare_all_outputs(sources, tmp_path):
     lmdb_meta = (out / "sub.lmdb" / "meta_info.txt").read_text().splitlines()
     assert len(lmdb_meta) == len(meta) and lmdb_meta[0].endswith("(64,64,3) 3")
     import restoration  # noqa: F401
+    # isort: split
     from basicsr.utils import FileClient, imfrombytes
 
     client = FileClient("lmdb", db_paths=[str(out / "sub.lmdb")], client_keys=["gt"])

@@ -2,6 +2,8 @@
 import numpy as np
 
 import restoration  # noqa: F401  (compat hook before basicsr)
+
+# isort: split
 from basicsr.data import degradations as bd
 
 from restoration.degradations import Kernel

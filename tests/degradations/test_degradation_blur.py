@@ -5,6 +5,8 @@ import pytest
 import torch
 
 import restoration  # noqa: F401  (compat hook before basicsr)
+
+# isort: split
 from basicsr.utils.img_process_util import filter2D
 
 from restoration.degradations import Kernel, kernel_array

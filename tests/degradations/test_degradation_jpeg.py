@@ -5,6 +5,8 @@ import numpy as np
 import torch
 
 import restoration  # noqa: F401  (compat hook before basicsr)
+
+# isort: split
 from basicsr.utils.diffjpeg import DiffJPEG
 
 from restoration.degradations.jpeg import jpeg

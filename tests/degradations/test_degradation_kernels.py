@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 
 import restoration  # noqa: F401  (compat hook before basicsr)
+
+# isort: split
 from basicsr.data import degradations as bd
+from basicsr_reference import basicsr_kernel
 
 from restoration.degradations import DegradationSpace, Kernel, kernel_array
 from restoration.errors import RestorationError
-from basicsr_reference import basicsr_kernel
 
 
 def test_kernels_equal_basicsr_for_every_kind():

@@ -12,15 +12,17 @@ import torch
 from torch.nn import functional as F
 
 import restoration  # noqa: F401  (compat hook before basicsr)
+
+# isort: split
 from basicsr.data import degradations as bd
 from basicsr.utils.diffjpeg import DiffJPEG
 from basicsr.utils.img_process_util import filter2D
+from basicsr_reference import basicsr_kernel
 
 from restoration.degradations import DegradationSpace, Kernel, Noise, Resize, TaskBank, degrade
 from restoration.degradations import pipeline as pl
 from restoration.degradations.task import FINAL_ORDERS, RESIZE_MODES
 from restoration.errors import RestorationError
-from basicsr_reference import basicsr_kernel
 
 
 class _Recorder:

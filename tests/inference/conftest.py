@@ -4,10 +4,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from tiny_models import TINY, build_net
 
 import restoration  # noqa: F401  (compat hook before basicsr)
-
-from tiny_models import TINY, build_net  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -6,12 +6,10 @@ import math
 
 import pytest
 import torch
+from balancing_cases import controlled  # tests/mtl is on sys.path under pytest
 
 from restoration.errors import OptionError
-from restoration.mtl.balancing import (available_balancers, batch_keys, build_balancer, num_keys_for,
-                                       reduce_losses)
-
-from balancing_cases import controlled  # noqa: E402  (tests/mtl is on sys.path under pytest)
+from restoration.mtl.balancing import available_balancers, batch_keys, build_balancer, num_keys_for, reduce_losses
 
 ALL = available_balancers()
 GRADIENT = ["pcgrad", "cagrad", "mgda", "imtl_g", "nash_mtl", "aligned_mtl", "upgrad", "gradvac", "graddrop"]

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from balancing_cases import controlled  # tests/mtl is on sys.path under pytest
 
 from restoration.errors import OptionError
 from restoration.mtl.balancing import build_balancer
-
-from balancing_cases import controlled  # noqa: E402  (tests/mtl is on sys.path under pytest)
 
 
 def test_famo_matches_reference_update():

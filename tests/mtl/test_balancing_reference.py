@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import warnings
 
+import balancing_reference as ref  # tests/mtl is on sys.path under pytest
 import numpy as np
 import pytest
 import torch
 
 from restoration.mtl.balancing import build_balancer, reduce_losses
 from restoration.mtl.balancing_solvers import SolverWarning
-
-import balancing_reference as ref  # noqa: E402  (tests/mtl is on sys.path under pytest)
 
 CASES = ref.jacobians()
 GRID = [(name, scale) for name in CASES for scale in ref.SCALES]

@@ -10,7 +10,7 @@ import torch
 import restoration  # noqa: F401  (import hook before torchvision/basicsr)
 from restoration.errors import OptionError
 from restoration.mtl.balancing import build_balancer, reduce_losses
-from restoration.mtl.balancing_representation import Capture, representation_module, rep_rows
+from restoration.mtl.balancing_representation import Capture, rep_rows, representation_module
 
 GRADIENT = ["pcgrad", "cagrad", "mgda", "imtl_g", "nash_mtl", "aligned_mtl", "upgrad", "gradvac", "graddrop"]
 K = 3

@@ -17,8 +17,6 @@ from restoration.mtl.competition_options import load_task_options  # noqa: E402
 from restoration.mtl.grouping import bin_by_pis  # noqa: E402
 
 
-
-
 def _experiment(tmp_path: Path, group: dict) -> Path:
     from basicsr.archs.srvgg_arch import SRVGGNetCompact
 

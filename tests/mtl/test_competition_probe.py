@@ -11,12 +11,17 @@ torch = pytest.importorskip("torch")
 from restoration.degradations import TaskBank  # noqa: E402
 from restoration.errors import OptionError  # noqa: E402
 from restoration.mtl.competition import (  # noqa: E402
-    ProbeConfig, choose_execution, probe_loop, probe_vmap, run_probe, select_unsatisfactory, task_seed, tuned_names,
+    ProbeConfig,
+    choose_execution,
+    probe_loop,
+    probe_vmap,
+    run_probe,
+    select_unsatisfactory,
+    task_seed,
+    tuned_names,
     tuned_share,
 )
 from restoration.mtl.competition_data import PatchSource, load_gt  # noqa: E402
-
-
 
 
 @pytest.fixture(scope="module")

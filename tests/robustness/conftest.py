@@ -18,10 +18,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from robust_cases import CliResult, case_table, render_doc
 
 import restoration  # noqa: F401  (compat hook before basicsr)
-
-from robust_cases import CliResult, case_table, render_doc  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ENV_DOC = "RESTORATION_RELIABILITY_DOC"

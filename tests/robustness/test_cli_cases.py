@@ -6,8 +6,8 @@ import errno
 import numpy as np
 import pytest
 import torch
-
 from robust_cases import Case, params, write_png
+
 from restoration.errors import RestorationError
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from robust_cases import Case, fail_creates, fail_writes, params, write_png
+
 from restoration.errors import RestorationError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))  # tests/app/demo_server.py

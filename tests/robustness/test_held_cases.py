@@ -14,7 +14,6 @@ from pathlib import Path
 import cv2
 import pytest
 import yaml
-
 from robust_cases import Case, CliResult, evil_pickle, params, snapshot
 
 

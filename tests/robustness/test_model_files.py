@@ -5,9 +5,8 @@ import errno
 
 import pytest
 import torch
+from robust_cases import Case, evil_pickle, fail_creates, fail_writes, leftovers, nan_state, params, snapshot, write_png
 
-from robust_cases import Case, evil_pickle, fail_creates, fail_writes, leftovers, nan_state, params, snapshot, \
-    write_png
 from restoration.errors import RestorationError
 
 

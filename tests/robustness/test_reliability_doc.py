@@ -5,7 +5,6 @@ import os
 import re
 
 import pytest
-
 from robust_cases import DOC, _cell, case_table
 
 ROW = re.compile(r"^\| `(?P<id>[^`]+)` \| (?P<surface>[^|]+) \| (?P<problem>(?:[^|\\]|\\.)+) \| "

@@ -19,7 +19,6 @@ import cv2
 import pytest
 import torch
 import yaml
-
 from robust_cases import Case, params
 
 SPACE = {"noise_range": [0, 0], "noise_range2": [0, 0], "poisson_scale_range": [0, 0],

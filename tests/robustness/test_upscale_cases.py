@@ -7,8 +7,8 @@ import zlib
 
 import numpy as np
 import pytest
-
 from robust_cases import Case, fail_creates, fail_writes, leftovers, params, snapshot, write_png
+
 from restoration.errors import RestorationError
 
 
