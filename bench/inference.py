@@ -215,8 +215,8 @@ def eval_images(size: int):
 
 def resolve_models(names: list[str]) -> list[tuple[str, str, str | None]]:
     """(label, weight file, released ncnn stem or None) per requested model."""
-    from restoration.inference.zoo import default_model, find_model
     from restoration.inference.ncnn_import import RELEASED
+    from restoration.inference.zoo import default_model, find_model
 
     stems = {r.name: r.stem for r in RELEASED}
     out = []
