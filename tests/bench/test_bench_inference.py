@@ -24,6 +24,6 @@ def test_inference_bench_quick_run():
         r"^\S+\s+32 (ours|realesrganer)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)\s+([\d.]+)", out, re.M)}
     assert set(rows) == {"ours", "realesrganer"}, out
     assert float(rows["realesrganer"][2]) == 1.0  # the reference of the ratio column
-    for path, mps, ratio, rss, diff, gflops in rows.values():
+    for path, mps, _ratio, rss, diff, gflops in rows.values():
         assert float(mps) > 0 and 0 < float(rss) < 4 and float(gflops) > 0
         assert int(diff) <= 1, (path, diff)  # RealESRGANer's output is ours to rounding
