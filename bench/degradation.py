@@ -10,8 +10,8 @@ Ours: ``degrade`` on the same batch, in three task mixes:
   random  a fresh task per sample (group G0: ``space.sample`` per sample is inside the timing)
   bank    tasks drawn uniformly from a 4000-task bank (almost always all different)
   shared  4 distinct tasks, 4 samples each (a group-sampled batch)
-Runs alternate reference/ours so machine load affects both alike; figures are means over the timed batches. A last table compares
-the JPEG codecs (basicsr DiffJPEG, kornia, ours) for speed and parity with DiffJPEG.
+Runs alternate reference/ours so machine load affects both alike; figures are means over the timed batches. A last
+table compares the JPEG codecs (basicsr DiffJPEG, kornia, ours) for speed and parity with DiffJPEG.
 
 Usage: .venv/bin/python bench/degradation.py [--batch 16] [--size 256] [--iters 8] [--device auto] [--threads 0]
 """

@@ -25,7 +25,8 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL_KW = dict(num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=16, upscale=4, act_type="prelu")  # realesr-general-x4v3 size
+# the realesr-general-x4v3 size
+SMALL_KW = dict(num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=16, upscale=4, act_type="prelu")
 
 
 def _zoo(folder: Path) -> Path:

@@ -9,7 +9,8 @@ speed and memory only, not image quality. The input is a real photo resized to S
 Each case runs in its own fresh interpreter; its peak RSS is read by the parent from ``os.wait4`` (the kernel's
 ``ru_maxrss`` for that child), so torch's own ~0.3 GB is included. Times cover ``Upscaler.upscale`` only
 (not the model load): wall seconds, and CPU seconds of the process (less sensitive to other load on a shared
-machine; with --threads 1 it is the compute itself). Goals: tiled time <= 1.15 x whole-image time; peak RSS <= 1.0 GB for the tiled run.
+machine; with --threads 1 it is the compute itself). Goals: tiled time <= 1.15 x whole-image time; peak RSS <= 1.0 GB
+for the tiled run.
 """
 from __future__ import annotations
 

@@ -56,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
                 bar.update(done - bar.n)
 
             manifest = make_testset(args.hr, args.bank, args.output, seed=args.seed, groups=args.groups,
-                                    random_group=args.random_group, clean_group=args.clean_group, variants=args.variants, scale=args.scale,
-                                    crop=args.crop, max_images=args.max_images, overwrite=args.overwrite,
+                                    random_group=args.random_group, clean_group=args.clean_group,
+                                    variants=args.variants, scale=args.scale, crop=args.crop,
+                                    max_images=args.max_images, overwrite=args.overwrite,
                                     progress=progress)
     except RestorationError as exc:
         print(f"make_testset.py: error: {exc}", file=sys.stderr)

@@ -94,7 +94,8 @@ def decode_rgb(data: bytes, name: str):
 
 # -------------------------------------------------------------------------------------------------------- transforms
 def multiscale(img, scales: tuple[float, ...], shortest_edge: int) -> list:
-    """LANCZOS copies at each scale, then one whose shortest edge is ``shortest_edge`` (skipped if that would upscale)."""
+    """LANCZOS copies at each scale, then one whose shortest edge is ``shortest_edge`` (skipped if that would
+    upscale)."""
     from PIL import Image
 
     w, h = img.size

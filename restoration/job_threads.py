@@ -5,8 +5,8 @@ then fewer threads when the machine is already busy.
 extra thread of ours waits for a core at each parallel region: measured on 2 cores with a load average of 6-7
 (another training run, an upscale, a benchmark), the cpu_tiny step took 0.08 s with one thread and 0.35-1.4 s with
 two, even with ``OMP_WAIT_POLICY=PASSIVE``. So ``auto`` keeps only the cores that are idle at the start (the
-1-minute load average, taken before this job adds to it; a core at least half idle counts), at least one. An explicit count in the options or
-``OMP_NUM_THREADS`` is never changed.
+1-minute load average, taken before this job adds to it; a core at least half idle counts), at least one. An explicit
+count in the options or ``OMP_NUM_THREADS`` is never changed.
 """
 from __future__ import annotations
 

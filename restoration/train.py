@@ -80,8 +80,9 @@ def prepare(opt_path: str, launcher: str = "none", auto_resume: bool = False, de
     opt["logger"].setdefault("use_tb_logger", False)
     exp = root / "experiments" / opt["name"]
     opt["path"] = dict(opt.get("path") or {})
-    opt["path"].update(experiments_root=str(exp), models=str(exp / "models"), training_states=str(exp / "training_states"),
-                       log=str(exp), visualization=str(exp / "visualization"))
+    opt["path"].update(experiments_root=str(exp), models=str(exp / "models"),
+                       training_states=str(exp / "training_states"), log=str(exp),
+                       visualization=str(exp / "visualization"))
     state_path = None
     if auto_resume:
         state_path = _latest_state(exp / "training_states")

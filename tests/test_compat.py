@@ -48,7 +48,8 @@ def test_apply_is_a_noop_when_ops_load(monkeypatch):
 
 
 def test_import_restoration_is_light():
-    out = _run("import sys, restoration; print(sorted(m for m in ('torch','basicsr','gradio','lpips') if m in sys.modules))")
+    out = _run("import sys, restoration; "
+               "print(sorted(m for m in ('torch','basicsr','gradio','lpips') if m in sys.modules))")
     assert out.strip() == "[]"
     assert restoration.__version__
 

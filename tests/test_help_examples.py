@@ -202,7 +202,8 @@ def template(tmp_path_factory) -> Path:
     torch.save({"params_ema": SRVGGNetCompact(num_feat=4, num_conv=1, upscale=2).state_dict()},
                exp / "models" / "net_g_latest.pth")
     (exp / "curves.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (  # what training writes
-        {"iter": 10, "kind": "train", "values": {"l_pix": 0.2}}, {"iter": 20, "kind": "train", "values": {"l_pix": 0.1}},
+        {"iter": 10, "kind": "train", "values": {"l_pix": 0.2}},
+        {"iter": 20, "kind": "train", "values": {"l_pix": 0.1}},
         {"iter": 20, "kind": "val", "dataset": "val", "metrics": {"psnr": 24.0}, "bicubic": {"psnr": 23.5}})))
     _png(root / "HR.png", (64, 64, 3), seed=4)
     _png(root / "REF.png", (48, 48, 3), seed=5)
@@ -231,7 +232,8 @@ def _downloads(folder: Path) -> None:
     def png(h: int, w: int) -> bytes:
         return cv2.imencode(".png", rng.integers(0, 256, (h, w, 3), dtype=np.uint8))[1].tobytes()
 
-    for name, member in (("DIV2K_train_HR.zip", "DIV2K_train_HR/0001.png"), ("DIV2K_valid_HR.zip", "DIV2K_valid_HR/0801.png"),
+    for name, member in (("DIV2K_train_HR.zip", "DIV2K_train_HR/0001.png"),
+                         ("DIV2K_valid_HR.zip", "DIV2K_valid_HR/0801.png"),
                          ("OST_dataset.zip", "OutdoorSceneTrain_v2/animal/OST_001.png")):
         with zipfile.ZipFile(folder / name, "w") as z:
             z.writestr(member, png(480, 520))

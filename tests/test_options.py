@@ -56,7 +56,8 @@ def test_float_read_as_string_is_a_type_error(tmp_path, folder):
     text = yaml.safe_dump(base_opt(folder)).replace("lr: 0.0002", "lr: 2e-4")
     assert "lr: 2e-4" in text
     path.write_text(text)
-    with pytest.raises(OptionError, match=r"opt\.yml: train\.optim_g\.lr: expected a number, got '2e-4' \(.*!!float 2e-4"):
+    message = r"opt\.yml: train\.optim_g\.lr: expected a number, got '2e-4' \(.*!!float 2e-4"
+    with pytest.raises(OptionError, match=message):
         load_options(path, base=tmp_path)
 
 

@@ -94,7 +94,8 @@ def pick_task(bank, mode: str, seed: int, ref: str | None = None, group: str | N
     if mode == "group":
         groups = bank.groups or {}
         if not groups:
-            raise RestorationError("this bank has no groups: load a grouped bank (restoration tasks group) or pick a task")
+            raise RestorationError("this bank has no groups: load a grouped bank (restoration tasks group) "
+                                   "or pick a task")
         if group not in groups:
             raise RestorationError(f"unknown group {group!r}; the bank's groups: {', '.join(groups)}")
         members = list(groups[group])

@@ -42,7 +42,8 @@ class DemoConfig:
     max_pixels: int = DEFAULT_MAX_PIXELS
     concurrency: int = 1
     models_dir: str | None = None          # None: $RESTORATION_MODELS_DIR or pretrained/
-    model_files: tuple[str, ...] = ()      # extra weight files offered next to the zoo (trusted: given on the command line)
+    # extra weight files offered next to the zoo (trusted: given on the command line)
+    model_files: tuple[str, ...] = ()
     bank: str | None = None                # task bank for the degradation lab; None: a sampled one
     bank_size: int = 64
     samples_dir: str | None = None         # example photos; None: datasets/samples, else offline photos
@@ -291,7 +292,8 @@ class ResultStore:
             path = folder / f"{safe}.png"
             write_image(path, img)
         except OSError as exc:
-            raise RestorationError(f"the server could not store the result ({os_reason(exc)}); try again later") from None
+            raise RestorationError(f"the server could not store the result ({os_reason(exc)}); "
+                                   "try again later") from None
         except WriteError as exc:
             with contextlib.suppress(OSError):
                 folder.rmdir()

@@ -43,10 +43,12 @@ def _user_error(fn: Callable) -> Callable:
         except RestorationError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         except MemoryError:
-            raise gr.Error("out of memory: use a smaller image or a tile size under Advanced", print_exception=False) from None
+            raise gr.Error("out of memory: use a smaller image or a tile size under Advanced",
+                           print_exception=False) from None
         except Exception as exc:  # noqa: BLE001 - the page must get a message, the log the traceback
             if type(exc).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError (CUDA)
-                raise gr.Error("the device ran out of memory: set a tile size under Advanced", print_exception=False) from None
+                raise gr.Error("the device ran out of memory: set a tile size under Advanced",
+                               print_exception=False) from None
             log.error("request failed:\n%s", traceback.format_exc())
             raise gr.Error(f"internal error ({type(exc).__name__}: {exc}); details are in the server log",
                            print_exception=False) from None
@@ -165,7 +167,8 @@ def build_demo(service: DemoService) -> gr.Blocks:
                     with gr.Accordion("Advanced", open=False):
                         outscale = gr.Slider(1, 8, value=choices[0].scale if choices and choices[0].scale else 4,
                                              step=0.5, label="Output scale",
-                                             info="final size factor; other than the model's scale, the output is resized")
+                                             info="final size factor; other than the model's scale, "
+                                                  "the output is resized")
                         tile = gr.Number(0, precision=0, minimum=0, label="Tile size (px, 0 = whole image)",
                                          info="cut large images into tiles to bound memory")
                         device = gr.Dropdown(devices, value="auto", label="Device")

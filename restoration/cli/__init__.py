@@ -21,7 +21,6 @@ from types import ModuleType
 
 from restoration import __version__
 from restoration.errors import RestorationError
-from restoration.threads import prefer_passive_wait
 
 
 def _commands() -> list[ModuleType]:

@@ -19,7 +19,7 @@ class _DeprecatedForce(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         print(f"{parser.prog}: warning: --force is deprecated; use --overwrite", file=sys.stderr)
-        setattr(namespace, "overwrite", True)
+        namespace.overwrite = True
 
 
 def _overwrite(p: argparse.ArgumentParser, what: str) -> None:

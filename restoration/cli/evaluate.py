@@ -15,8 +15,8 @@ DESCRIPTION = (
     "Evaluate models (zoo names, Real-ESRGAN names of imported models, or weight files) side by side with bicubic on "
     "a test set made by datasets/make_testset.py (HR/, LQ/<group>/, manifest.json). Writes results.md, results.csv, "
     "results.json and results.png into the output folder, by default results/evaluate/<model names> (an earlier "
-    "run's results there are kept unless --overwrite). LPIPS columns need the real backbone weights (`make assets`); without them "
-    "they are marked unavailable. `--compare A B` prints B minus A per group from two results."
+    "run's results there are kept unless --overwrite). LPIPS columns need the real backbone weights (`make assets`); "
+    "without them they are marked unavailable. `--compare A B` prints B minus A per group from two results."
 )
 # option-file key -> (type, default)
 LPIPS_NETS = ("alex", "vgg")
@@ -41,7 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grid", type=int, default=0, metavar="N",
                    help="also write grid.png: a textured crop of N images per group, LQ | bicubic | models | GT "
                         "(implies --save-images)")
-    p.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in the output folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the results of an earlier run in the output folder")
     p.add_argument("--no-baseline", action="store_true", help="skip the bicubic baseline rows")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), default=None,
                    help="compare two results (results.json files or their folders) instead of evaluating")

@@ -2,7 +2,8 @@
 task-competition pipeline (probe, group, report).
 
 The sub-subcommands live in ``restoration/cli/_tasks_*.py`` modules; each defines
-``register(subparsers) -> None`` that adds its parsers and sets ``_task_run`` (the function to call with the parsed args) on them.
+``register(subparsers) -> None`` that adds its parsers and sets ``_task_run`` (the function to call with the parsed
+args) on them.
 """
 from __future__ import annotations
 

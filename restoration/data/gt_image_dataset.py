@@ -54,7 +54,8 @@ class ImageSource:
         elif self.io_opt.get("type") == "lmdb":
             root = str(root)
             if not root.endswith(".lmdb") or not (Path(root) / "meta_info.txt").is_file():
-                raise OptionError(f"datasets.{name}.dataroot_gt: {root} is not a BasicSR LMDB (*.lmdb with meta_info.txt)")
+                raise OptionError(f"datasets.{name}.dataroot_gt: {root} is not a BasicSR LMDB "
+                                  "(*.lmdb with meta_info.txt)")
             self.io_opt.update(db_paths=[root], client_keys=["gt"])
             lines = (Path(root) / "meta_info.txt").read_text().splitlines()
             self.paths = [ln.split(" ")[0].rsplit(".", 1)[0] for ln in lines if ln.strip()]

@@ -39,7 +39,8 @@ class TaskBank:
     @staticmethod
     def _check_groups(groups: Mapping[str, Sequence[int]], n: int) -> dict[str, list[int]]:
         if not isinstance(groups, Mapping):
-            raise RestorationError(f"groups must be a mapping name -> list of task indices, got {type(groups).__name__}")
+            raise RestorationError("groups must be a mapping name -> list of task indices, "
+                                   f"got {type(groups).__name__}")
         out: dict[str, list[int]] = {}
         for name, idx in groups.items():
             if not isinstance(name, str) or not name:
@@ -121,7 +122,8 @@ class TaskBank:
         }
 
     def save(self, path: str | os.PathLike, overwrite: bool = True) -> Path:
-        """Write JSON atomically (temp file + rename): a crash or a full disk never leaves half a bank or a temp file."""
+        """Write JSON atomically (temp file + rename): a crash or a full disk never leaves half a bank or a temp
+        file."""
         from restoration.atomic import write_text
 
         path = Path(path)
@@ -137,7 +139,7 @@ class TaskBank:
         text = (f'{{\n "format": {json.dumps(d["format"])},\n "version": {d["version"]},\n'
                 f' "meta": {line(d["meta"])},\n'
                 f' "groups": {{' + (f"\n{groups}\n }}" if groups else "}") + ",\n"
-                f' "tasks": [' + (f"\n{tasks}\n ]" if tasks else "]") + "\n}\n")
+                ' "tasks": [' + (f"\n{tasks}\n ]" if tasks else "]") + "\n}\n")
         return write_text(path, text)  # one task / group per line: readable, diffable, compact
 
     @classmethod

@@ -152,7 +152,8 @@ class RealSRMTLModel(SRModel):
 
         sched = dict(self.opt["train"].get("scheduler") or {"type": "MultiStepLR", "milestones": [10 ** 9]})
         kind = sched.pop("type")
-        classes = {"MultiStepLR": lr_scheduler.MultiStepRestartLR, "MultiStepRestartLR": lr_scheduler.MultiStepRestartLR,
+        classes = {"MultiStepLR": lr_scheduler.MultiStepRestartLR,
+                   "MultiStepRestartLR": lr_scheduler.MultiStepRestartLR,
                    "CosineAnnealingRestartLR": lr_scheduler.CosineAnnealingRestartLR}
         if kind not in classes:
             raise OptionError(f"train.scheduler.type: unknown scheduler {kind!r} (choose from {', '.join(classes)})")
@@ -252,7 +253,9 @@ class RealSRMTLModel(SRModel):
         from basicsr.utils import tensor2img
 
         totals = {m: 0.0 for m in metrics}
-        for n, data in enumerate(dataloader, 1):
+        n = 0
+        for data in dataloader:
+            n += 1
             up = torch.nn.functional.interpolate(data["lq"], size=data["gt"].shape[-2:], mode="bicubic",
                                                  align_corners=False).clamp_(0, 1)
             pair = {"img": tensor2img([up[0]]), "img2": tensor2img([data["gt"][0]])}

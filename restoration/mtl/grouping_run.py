@@ -54,7 +54,8 @@ def run_group_job(opt: dict, *, resume: bool = False, overwrite: bool = False,
     header = read_header(pdir) or {}
     for i in (0, len(bank) - 1):
         if results[i]["task_id"] != bank[i].task_id:
-            raise RestorationError(f"probe results in {pdir} were made for another task bank than {opt['bank']['path']}")
+            raise RestorationError(f"probe results in {pdir} were made for another task bank than "
+                                   f"{opt['bank']['path']}")
     indicator = {i: float(results[i]["indicator"]) for i in range(len(bank))}
     ratio = opt["select"]["ratio"]
     unsat = select_unsatisfactory(indicator, ratio)

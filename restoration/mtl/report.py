@@ -102,8 +102,11 @@ def _markdown(data: dict, bank_path: str) -> str:
         "iterations per round.", "",
         "| group | tasks | mean PIS (dB) | min | max |", "|---|---:|---:|---:|---:|",
     ]
+
+    def fmt(v: float | None) -> str:
+        return "–" if v is None else f"{v:+.3f}"
+
     for name, g in data["groups"].items():
-        fmt = (lambda v: "–" if v is None else f"{v:+.3f}")
         lines.append(f"| {name} | {g['size']} | {fmt(g['pis_mean'])} | {fmt(g['pis_min'])} | {fmt(g['pis_max'])} |")
     lines += ["", "![report](report.png)", ""]
     return "\n".join(lines)

@@ -28,7 +28,8 @@ def parse_models(items: list[str] | None) -> dict[str, str]:
         if not sep:
             name, path = Path(item).stem, item
         if not name or not path:
-            raise RestorationError(f"--model {item!r}: expected NAME=PATH, e.g. baseline=experiments/x/models/net_g_latest.pth")
+            raise RestorationError(f"--model {item!r}: expected NAME=PATH, "
+                                   "e.g. baseline=experiments/x/models/net_g_latest.pth")
         if name in out or name == "bicubic":
             raise RestorationError(f"--model {item!r}: the name {name!r} is taken")
         out[name] = path

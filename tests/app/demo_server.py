@@ -39,7 +39,8 @@ def write_tiny_zoo(folder: Path, name: str = "tiny") -> Path:
                       scale=4, name=name)
     manifest = {"schema": 1, "default": name, "models": {name: {
         "file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "arch": "SRVGGNetCompact",
-        "scale": 4, "description": "tiny random SRVGGNetCompact (test model)", "trained_on": "nothing (random weights)"}}}
+        "scale": 4, "description": "tiny random SRVGGNetCompact (test model)",
+        "trained_on": "nothing (random weights)"}}}
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return folder
 

@@ -2,8 +2,9 @@
 
 Loads the page, uploads a photo, clicks "Upscale", waits for the before/after slider and saves a screenshot
 (to $RESTORATION_DEMO_SCREENSHOT when set — ``make test-browser`` points it at docs/demo.png — else to a temp
-file, so a plain test run leaves the tree untouched). Skipped (with the reason printed) when chromium, chromedriver or selenium is missing:
-``make test-browser`` installs them. The browser never downloads anything (no network flags, fresh profile).
+file, so a plain test run leaves the tree untouched). Skipped (with the reason printed) when chromium, chromedriver or
+selenium is missing: ``make test-browser`` installs them. The browser never downloads anything (no network flags,
+fresh profile).
 """
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ def browser(tmp_path):
 
 
 def _models_for_screenshot(tiny_zoo: Path) -> Path:
-    """The project's own model folder when it has a default model (a real result in the screenshot), else the tiny one."""
+    """The project's own model folder when it has a default model (a real result in the screenshot), else the tiny
+    one."""
     from restoration.inference import list_models
 
     default_dir = REPO / "pretrained"

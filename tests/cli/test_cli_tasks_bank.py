@@ -91,7 +91,8 @@ def test_errors_exit_2_with_one_line(work, tmp_path, capsys):
         ["tasks", "sample", "--num", "3", "--out", str(bank)], capsys)
     space = tmp_path / "space.yml"
     for text, message in (("noise_range: [30, 1]\n", "noise_range: range is reversed"),
-                          ("kernel_list: [iso, box]\nkernel_prob: [0.5, 0.5]\n", "kernel_list[1]: must be one of 'iso', "),
+                          ("kernel_list: [iso, box]\nkernel_prob: [0.5, 0.5]\n",
+                           "kernel_list[1]: must be one of 'iso', "),
                           ("resize_prob: [0.5, 0.5, 0.5]\n", "probabilities must sum to 1")):
         space.write_text(text)
         assert message in _error(

@@ -53,7 +53,7 @@ def _replayed_noise(monkeypatch, recorded: torch.Tensor, fn, *args, **kwargs):
 
     basicsr always draws colour noise too and mixes it with weight 0 for gray noise; that unused draw gets zeros.
     """
-    real_randn, real_poisson = torch.randn, torch.poisson
+    real_randn = torch.randn
 
     def fake_randn(*size, dtype=None, device=None, **_):
         shape = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list, torch.Size)) else size

@@ -86,7 +86,8 @@ def test_branch_frequencies_match_their_probabilities_over_10000_tasks():
         for m in ("area", "bilinear", "bicubic"):
             check(f"resize{stage}.{m}", modes[m], 1 / 3)
         noise = [getattr(t, "noise" + stage) for t in tasks]
-        check(f"noise{stage}.gaussian", sum(x.kind == "gaussian" for x in noise), getattr(space, "gaussian_noise_prob" + s))
+        check(f"noise{stage}.gaussian", sum(x.kind == "gaussian" for x in noise),
+              getattr(space, "gaussian_noise_prob" + s))
         check(f"noise{stage}.gray", sum(x.gray for x in noise), getattr(space, "gray_noise_prob" + s))
     check("second_blur", sum(t.blur2 is not None for t in tasks), 0.8)
     check("final_sinc", sum(t.final_sinc is not None for t in tasks), 0.8)
@@ -110,7 +111,8 @@ def test_probabilities_set_to_0_or_1_force_a_branch():
 
 
 @pytest.mark.parametrize("opt, message", [
-    ({"kernel_list": ["iso", "box"], "kernel_prob": [0.5, 0.5]}, r"kernel_list\[1\]: must be one of 'iso', .* got 'box'"),
+    ({"kernel_list": ["iso", "box"], "kernel_prob": [0.5, 0.5]},
+     r"kernel_list\[1\]: must be one of 'iso', .* got 'box'"),
     ({"kernel_prob2": [0.5, 0.25, 0.12, 0.03, 0.12, 0.03]}, "kernel_prob2: probabilities must sum to 1"),
     ({"resize_prob": [0.2, 0.2, 0.2]}, "resize_prob: probabilities must sum to 1"),
     ({"noise_range": [30, 1]}, r"noise_range: range is reversed \(30 > 1\)"),

@@ -59,7 +59,8 @@ def test_describe_names_every_step_in_order():
 
 @pytest.mark.parametrize("change, message", [
     ({"blur1": {"kind": "box", "size": 7}}, r"blur1: unknown kernel type 'box'"),
-    ({"resize1": {"direction": "sideways", "scale": 1.0, "mode": "area"}}, r"resize1.direction: must be one of 'up', 'down' or 'keep', got 'sideways'"),
+    ({"resize1": {"direction": "sideways", "scale": 1.0, "mode": "area"}},
+     r"resize1.direction: must be one of 'up', 'down' or 'keep', got 'sideways'"),
     ({"noise2": {"kind": "gaussian", "level": "high", "gray": False}}, r"noise2.level: expected a number, got 'high'"),
     ({"final_order": "random"}, "final_order"),
     ({"jpeg2": 0.0}, r"jpeg2 quality must be in \[1, 100\]"),

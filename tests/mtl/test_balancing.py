@@ -79,7 +79,8 @@ def test_gradvac_first_step_is_pcgrad_then_targets_follow_ema():
 @pytest.mark.parametrize("name", ["upgrad", "mgda", "imtl_g", "nash_mtl", "pcgrad"])
 def test_update_does_not_conflict_with_any_key(name):
     G = [[1.0, 0.0, 0.2], [-0.8, 1.0, 0.0], [0.1, -0.7, 1.0]]
-    upd, _, Gt = _linear_step(build_balancer({"type": name, "max_norm": 0.0} if name == "nash_mtl" else {"type": name}), G)
+    opt = {"type": name, "max_norm": 0.0} if name == "nash_mtl" else {"type": name}
+    upd, _, Gt = _linear_step(build_balancer(opt), G)
     assert (Gt @ upd >= -1e-6).all(), (name, Gt @ upd)
 
 
@@ -114,7 +115,8 @@ def test_gradient_methods_refuse_large_k_with_reason():
 # ---- bit-exactness of the baselines -------------------------------------------------------------------
 def _net_and_batch(B=10, K=4):
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3, padding=1), torch.nn.LeakyReLU(0.2), torch.nn.Conv2d(6, 3, 3, padding=1))
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3, padding=1), torch.nn.LeakyReLU(0.2),
+                              torch.nn.Conv2d(6, 3, 3, padding=1))
     x, y = torch.rand(B, 3, 12, 12), torch.rand(B, 3, 12, 12)
     keys = torch.tensor([0, 2, 2, 1, 0, 2, 1, 2, 0, 0][:B]) % K
     return net, x, y, keys
@@ -290,7 +292,8 @@ def test_log_scalars_flatten_info():
     _, info, _ = _linear_step(build_balancer({"type": "pcgrad"}), G2)
     logs = log_scalars(info, ["a", "b"])
     # PCGrad weights: g1 + 0.5 g2 and g2 + g1, averaged -> (1, 0.75)
-    assert logs["balancing/w/a"] == pytest.approx(1.0) and logs["balancing/w/b"] == pytest.approx(0.75) and logs["balancing/cos_mean_neg"] < 0
+    assert logs["balancing/w/a"] == pytest.approx(1.0) and logs["balancing/w/b"] == pytest.approx(0.75)
+    assert logs["balancing/cos_mean_neg"] < 0
     assert "balancing/grad_norm/b" in logs
 
 
@@ -302,7 +305,8 @@ def test_option_values_are_checked_never_coerced():
     with pytest.raises(OptionError, match=r"^train\.balancing\.lr_rate: unknown key \(known keys: "):
         build_balancer({"type": "famo", "lr_rate": 1e-3})
     for bad, key in [({"type": "famo", "reevaluate": "no"}, "reevaluate"), ({"type": "uw", "lr": "fast"}, "lr"),
-                     ({"type": "pcgrad", "reduction": "median"}, "reduction"), ({"type": "cagrad", "rescale": 3}, "rescale"),
-                     ({"type": "dwa", "period": 2.5}, "period"), ({"type": "aligned_mtl", "scale_mode": "max"}, "scale_mode")]:
+                     ({"type": "pcgrad", "reduction": "median"}, "reduction"),
+                     ({"type": "cagrad", "rescale": 3}, "rescale"), ({"type": "dwa", "period": 2.5}, "period"),
+                     ({"type": "aligned_mtl", "scale_mode": "max"}, "scale_mode")]:
         with pytest.raises(OptionError, match=f"train.balancing.{key}"):
             build_balancer(bad)

@@ -1,7 +1,6 @@
 """Two gloo processes, each with half of a global batch, apply the same update as one process on all of it."""
 from __future__ import annotations
 
-import os
 import socket
 
 import pytest
@@ -22,7 +21,8 @@ def _free_port() -> int:
 
 def _setup():
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.LeakyReLU(0.2), torch.nn.Conv2d(4, 3, 3, padding=1))
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.LeakyReLU(0.2),
+                              torch.nn.Conv2d(4, 3, 3, padding=1))
     x, y = torch.rand(B, 3, 8, 8), torch.rand(B, 3, 8, 8)
     # key 3 lives on rank 1 only, key 0 on rank 0 only: a key can be locally absent but globally present
     keys = torch.tensor([0, 1, 2, 0, 3, 1, 2, 3])
@@ -79,7 +79,7 @@ def test_two_gloo_ranks_match_single_process(tmp_path):
     r1 = torch.load(f"{path}.1", weights_only=True)
     for m in METHODS:
         name = f"{m['type']}/{m.get('level', 'parameters')}"
-        for step, ((p_single, w_single), (p0, w0), (p1, w1)) in enumerate(zip(single[name], r0[name], r1[name])):
+        for step, ((p_single, w_single), (p0, w0), (p1, _w1)) in enumerate(zip(single[name], r0[name], r1[name])):
             assert torch.equal(p0, p1), (name, step)  # every rank applies the same update
             assert torch.allclose(w0, w_single, atol=1e-6, equal_nan=True), (name, step, w0, w_single)
             # float32 sums in another order (per-rank partial sums, then all-reduce): a few ulps of |p| ~ 1 per step

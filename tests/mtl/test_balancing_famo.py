@@ -14,7 +14,8 @@ def test_famo_matches_reference_update():
     b = build_balancer({"type": "famo", "lr": lr, "gamma": gamma})
     xi = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
     opt = torch.optim.Adam([xi], lr=lr, weight_decay=gamma)
-    seq = [([1.0, 2.0, 0.5], [0.9, 1.5, 0.49]), ([0.9, 1.5, 0.49], [0.7, 1.45, 0.48]), ([0.7, 1.4, 0.5], [0.5, 1.3, 0.45])]
+    seq = [([1.0, 2.0, 0.5], [0.9, 1.5, 0.49]), ([0.9, 1.5, 0.49], [0.7, 1.45, 0.48]),
+           ([0.7, 1.4, 0.5], [0.5, 1.3, 0.45])]
     for before, after in seq:
         L = torch.tensor(before, dtype=torch.float64, requires_grad=True)
         z = torch.softmax(xi.detach(), 0)

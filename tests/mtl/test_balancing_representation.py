@@ -91,7 +91,8 @@ def test_weights_are_the_methods_on_the_rows_and_one_backward_applies_them(metho
     theta = torch.nn.Parameter(torch.zeros(rows.shape[1], dtype=torch.float64))
     ref = build_balancer({**opt, "level": "parameters"})
     ref_info = ref.backward(*reduce_losses(rows @ theta + 1.0, torch.arange(K), K), [theta])
-    assert torch.allclose(info["weights"], ref_info["weights"], rtol=1e-6, atol=1e-9), (info["weights"], ref_info["weights"])
+    assert torch.allclose(info["weights"], ref_info["weights"], rtol=1e-6, atol=1e-9), \
+        (info["weights"], ref_info["weights"])
     net.zero_grad()
     ((s2 / c2) * info["weights"]).sum().backward()
     assert all(torch.allclose(a, b.grad, rtol=1e-9, atol=1e-12) for a, b in zip(got, net.parameters()))

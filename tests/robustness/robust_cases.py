@@ -203,7 +203,8 @@ def render_doc(table: list[tuple[str, list[Case]]], results: dict[str, str]) -> 
         "",
     ]
     for title, cases in table:
-        lines += [f"## {title}", "", "| case | surface | what the user does | outcome | result |", "|---|---|---|---|---|"]
+        lines += [f"## {title}", "", "| case | surface | what the user does | outcome | result |",
+                  "|---|---|---|---|---|"]
         for c in cases:
             lines.append(f"| `{c.id}` | {c.surface} | {_cell(c.problem)} | {_cell(c.outcome)} | "
                          f"{results.get(c.id, 'not run')} |")

@@ -6,7 +6,6 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from robust_cases import Case, fail_creates, fail_writes, params, write_png
 

@@ -60,7 +60,8 @@ def resume_pickle(work):
 
 
 def option_python_tag(work):
-    (work / "opt.yml").write_text((work / "opt.yml").read_text() + "pwn: !!python/object/apply:os.system ['touch pwned']\n")
+    payload = "pwn: !!python/object/apply:os.system ['touch pwned']\n"
+    (work / "opt.yml").write_text((work / "opt.yml").read_text() + payload)
     before = snapshot(work)
     r = train(work, "-opt", "opt.yml")
     assert r.rc != 0 and "Traceback" not in r.err and "opt.yml" in r.err, r.err

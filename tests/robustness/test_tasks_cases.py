@@ -5,7 +5,6 @@ import errno
 import json
 import math
 
-import numpy as np
 import pytest
 from robust_cases import Case, fail_creates, fail_writes, leftovers, params, snapshot, write_png
 
@@ -204,8 +203,8 @@ CASES = [
          bad_value(_set(("resize1", "mode"), "lanczos9"), "area")),
     Case("bank-id-mismatch", "CLI", "a bank task edited but keeping its old id",
          "refused: the id does not match its parameters", id_mismatch),
-    Case("api-task-nan", "API", "DegradationTask.from_dict() with a NaN noise level", "RestorationError naming the field",
-         api_task_nan),
+    Case("api-task-nan", "API", "DegradationTask.from_dict() with a NaN noise level",
+         "RestorationError naming the field", api_task_nan),
     Case("api-task-kernel-nan", "API", "a DegradationTask built in Python with a NaN kernel sigma",
          "RestorationError naming the kernel field", api_task_kernel_nan),
     Case("api-resize-huge", "API", "Resize('up', 1e6, ...)", "RestorationError naming the range", api_resize_huge),
