@@ -5,6 +5,8 @@ Importing this package is cheap: no torch, no basicsr. Heavy pieces load on firs
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from restoration import _compat
 
 __version__ = "0.1.0"
@@ -38,6 +40,10 @@ def register() -> None:
     for name in _REGISTRY_MODULES:
         importlib.import_module(name)
     _REGISTERED = True
+
+
+if TYPE_CHECKING:
+    from restoration.inference import Upscaler  # at run time: the lazy module __getattr__ below
 
 
 def __getattr__(name: str):

@@ -32,7 +32,7 @@ def os_reason(exc: OSError) -> str:
     """The short reason of an OSError (``No space left on device``), without errno numbers or paths."""
     if exc.strerror:
         return exc.strerror
-    if exc.errno in errno.errorcode:
+    if exc.errno is not None and exc.errno in errno.errorcode:
         return os.strerror(exc.errno)
     return str(exc) or type(exc).__name__
 

@@ -7,6 +7,7 @@ machine; this module replaces it (and only it). Rank and world size are then rea
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from datetime import timedelta
 
 import torch
@@ -58,22 +59,24 @@ def broadcast_module(module: torch.nn.Module, src: int = 0) -> None:
             dist.broadcast(t.data, src=src)
 
 
-def all_reduce_grads(params: list[torch.nn.Parameter], average: bool = False) -> None:
+def all_reduce_grads(params: Sequence[torch.Tensor], average: bool = False) -> None:
     """SUM (or mean) of ``.grad`` over ranks through one flat buffer; a missing grad counts as zeros."""
     if not is_distributed():
         return
     params = [p for p in params if p.requires_grad]
+    grads = []
     for p in params:
         if p.grad is None:
             p.grad = torch.zeros_like(p)
-    flat = torch.cat([p.grad.reshape(-1) for p in params])
+        grads.append(p.grad)
+    flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat, op=dist.ReduceOp.SUM)
     if average:
         flat /= dist.get_world_size()
     offset = 0
-    for p in params:
+    for p, g in zip(params, grads):
         n = p.numel()
-        p.grad.copy_(flat[offset:offset + n].view_as(p))
+        g.copy_(flat[offset:offset + n].view_as(p))
         offset += n
 
 

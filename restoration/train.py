@@ -249,6 +249,7 @@ def _train_loop(opt: dict, resume: dict | None, data, logger, tb_logger, stop_at
                 logger.info(line)
                 if "debug" not in opt["name"]:
                     tb_scalars(tb_logger, values, current_iter)
+            if curves is not None:  # rank 0 only
                 curves.add({"kind": "train", "iter": current_iter, "values": values, "time": t_iter / print_freq,
                             "data_time": t_data / print_freq, "eta_s": round(clock.eta(current_iter, every), 1)})
             t_data = t_iter = 0.0

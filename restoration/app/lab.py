@@ -10,11 +10,15 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from restoration.app.service import DemoConfig, ModelCache, Progress, load_upload, resize_to, to_display
 from restoration.errors import RestorationError
+
+if TYPE_CHECKING:
+    from restoration.degradations import DegradationTask
 
 MODES = ("random", "bank", "group")
 MODE_LABELS = {
@@ -72,7 +76,7 @@ def group_names(bank) -> list[str]:
 
 @dataclass(frozen=True)
 class TaskPick:
-    task: object          # DegradationTask
+    task: DegradationTask
     index: int | None     # index in the bank, None for a fresh random task
     label: str
 

@@ -163,7 +163,8 @@ def build_demo(service: DemoService) -> gr.Blocks:
                     inp = gr.Image(label="Input image", type="filepath", image_mode=None,
                                    sources=["upload", "clipboard"], elem_id="upscale-input", height=360)
                     model = gr.Dropdown(model_values, value=first, label="Model", elem_id="upscale-model")
-                    info = gr.Markdown(_model_markdown(by_name.get(first)), elem_id="model-info")
+                    info = gr.Markdown(_model_markdown(by_name.get(first) if first is not None else None),
+                                       elem_id="model-info")
                     with gr.Accordion("Advanced", open=False):
                         outscale = gr.Slider(1, 8, value=choices[0].scale if choices and choices[0].scale else 4,
                                              step=0.5, label="Output scale",
@@ -181,7 +182,8 @@ def build_demo(service: DemoService) -> gr.Blocks:
                                        interactive=False)
             if samples:
                 gr.Examples([[s] for s in samples], inputs=[inp], label="Examples")
-        model.change(model_changed, model, [info, outscale], api_name=False, queue=False)
+        model.change(model_changed, model, [info, outscale], queue=False,
+                     api_name=False)  # pyright: ignore[reportArgumentType]  # hidden in Gradio 5 and 6
         run.click(upscale, [inp, model, outscale, tile, device], [slider, download, stats],
                   api_name="upscale", preprocess=False)
 
@@ -219,7 +221,8 @@ def build_demo(service: DemoService) -> gr.Blocks:
                     lab_stats = gr.Markdown(elem_id="lab-stats")
             if samples:
                 gr.Examples([[s] for s in samples], inputs=[lab_inp], label="Photos")
-        bank_file.change(bank_changed, bank_file, [group, bank_note], api_name=False, preprocess=False)
+        bank_file.change(bank_changed, bank_file, [group, bank_note], preprocess=False,
+                         api_name=False)  # pyright: ignore[reportArgumentType]  # hidden in Gradio 5 and 6
         lab_run.click(run_lab, [lab_inp, lab_model, lab_device, mode, seed, ref, group, crop, bank_file],
                       [lq_out, restored_out, gt_out, psnr_out, lab_stats], api_name="degradation_lab",
                       preprocess=False)

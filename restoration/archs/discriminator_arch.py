@@ -19,7 +19,7 @@ def _sn_conv(cin: int, cout: int, k: int, stride: int = 1, pad: int = 1) -> nn.M
     return spectral_norm(nn.Conv2d(cin, cout, k, stride, pad, bias=False))
 
 
-@ARCH_REGISTRY.register()
+@ARCH_REGISTRY.register()  # pyright: ignore[reportOptionalCall]  # basicsr's Registry.register() is untyped
 class UNetDiscriminatorSNMTL(nn.Module):
     """Encoder (3 stride-2 convs) / decoder (bilinear x2 + conv, optional skips) / 3-conv head, all SN."""
 

@@ -7,8 +7,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from restoration.errors import RestorationError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class _DeprecatedForce(argparse.Action):
@@ -121,7 +125,7 @@ def _gt_tensor(path: str, scale: int, crop: int = 0):
     return torch.from_numpy(img).permute(2, 0, 1).unsqueeze(0)
 
 
-def _to_uint8(t) -> "np.ndarray":  # noqa: F821
+def _to_uint8(t) -> np.ndarray:
     import numpy as np
 
     return np.clip((t.squeeze(0).permute(1, 2, 0).cpu().numpy() * 255.0).round(), 0, 255).astype(np.uint8)

@@ -28,7 +28,7 @@ def centre_crop(img, size: int | None, scale: int):
     return img[: h - h % scale, : w - w % scale]
 
 
-@DATASET_REGISTRY.register()
+@DATASET_REGISTRY.register()  # pyright: ignore[reportOptionalCall]  # basicsr's Registry.register() is untyped
 class DegradedValDataset(tdata.Dataset):
     """Items: ``lq``, ``gt`` (3, H, W) float RGB, ``lq_path``/``gt_path`` (the GT path), ``task_id``."""
 

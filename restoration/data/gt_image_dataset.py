@@ -43,8 +43,8 @@ class ImageSource:
     def __init__(self, opt: dict, split: str = "train") -> None:
         from basicsr.utils import FileClient
 
-        self.io_opt = dict(opt.get("io_backend") or {"type": "disk"})
-        root = opt.get("dataroot_gt")
+        self.io_opt: dict[str, Any] = dict(opt.get("io_backend") or {"type": "disk"})
+        root: Any = opt.get("dataroot_gt")
         self.cache: dict[int, np.ndarray] | None = {} if opt.get("cache_images", root == OFFLINE) else None
         name = opt.get("name", split)
         if root == OFFLINE:
@@ -118,7 +118,7 @@ def _build_task_sampler(opt: dict) -> TaskSampler:
                        int(seed if seed is not None else opt.get("seed", 0)))
 
 
-@DATASET_REGISTRY.register()
+@DATASET_REGISTRY.register()  # pyright: ignore[reportOptionalCall]  # basicsr's Registry.register() is untyped
 class GTImageDataset(tdata.Dataset):
     """GT patches (``gt_size``) with flips/rotations and a task assignment per sample.
 

@@ -44,7 +44,7 @@ class TaskSampler:
         self.mode, self.bank, self.seed = mode, bank, int(seed)
         groups = list(bank.groups.values()) if bank is not None else []
         self._names = list(bank.groups) if bank is not None else []
-        if mode == "groups" and not groups:
+        if mode == "groups" and not groups and bank is not None:  # (bank is None was refused above)
             groups, self._names = [list(range(len(bank)))], ["bank"]  # a groupless bank is one group
         self.group_tasks: list[list[int]] = groups
         self.num_groups = 1 + len(groups)

@@ -44,7 +44,7 @@ class DegradationSpace:
 
     # ---- first stage: blur (dataset keys) ----
     blur_kernel_size: Annotated[Int, Field(ge=1)] = 21
-    kernel_list: KernelTypes = tuple(_SIX)
+    kernel_list: KernelTypes = tuple(_SIX)  # pyright: ignore[reportAssignmentType]  # Literal built at run time
     kernel_prob: Dist = tuple(_PROB6)
     sinc_prob: Prob = 0.1
     blur_sigma: Pair = (0.2, 3.0)
@@ -61,7 +61,7 @@ class DegradationSpace:
     # ---- second stage ----
     second_blur_prob: Prob = 0.8
     blur_kernel_size2: Annotated[Int, Field(ge=1)] = 21
-    kernel_list2: KernelTypes = tuple(_SIX)
+    kernel_list2: KernelTypes = tuple(_SIX)  # pyright: ignore[reportAssignmentType]  # Literal built at run time
     kernel_prob2: Dist = tuple(_PROB6)
     sinc_prob2: Prob = 0.1
     blur_sigma2: Pair = (0.2, 1.5)

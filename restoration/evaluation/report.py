@@ -81,7 +81,7 @@ def _per_photo_markdown(result: dict) -> list[str]:
 
 
 def to_markdown(result: dict) -> str:
-    metrics = result["metrics"]
+    metrics: list[str] = result["metrics"]
     head = ["group", "method", "images"] + [LABELS.get(m, m) for m in metrics]
     names = ", ".join(label(result, m) for m in model_methods(result))
     lines = [f"# Evaluation of {names} on {result['testset']}", "",
@@ -120,7 +120,7 @@ def bar_chart(result: dict, path: str | os.PathLike) -> Path:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    metrics = [m for m in result["metrics"] if m not in result.get("unavailable", {})]
+    metrics: list[str] = [m for m in result["metrics"] if m not in result.get("unavailable", {})]
     groups = summary_groups(result["groups"])
     methods = result["methods"]
     fig, axes = plt.subplots(1, len(metrics), figsize=(max(4.0, 1.2 * len(groups)) * len(metrics), 3.6),

@@ -144,7 +144,7 @@ def evaluate(model: str | os.PathLike | Sequence[str | os.PathLike], testset: st
     per_image: list[dict[str, Any]] = [{"lq": e["lq"], "hr": e["hr"], "group": e["group"],
                                         "task_id": e.get("task_id")} for e in entries]
     labels: list[str] = []
-    described: list[dict[str, str]] = []
+    described: list[dict[str, Any]] = []
     lpips, unavailable = None, {}
     total, done = len(entries) * len(models), 0
     for index, arg in enumerate(models):

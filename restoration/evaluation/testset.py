@@ -140,6 +140,7 @@ def make_testset(hr_dir: str | os.PathLike, bank_path: str | os.PathLike, out: s
             for k in range(variants):
                 torch_seed, rng = derived_seed(seed, group, src.stem, k)
                 if task_indices is None:
+                    assert space is not None  # the random group is planned only with its space
                     task, index = space.sample(rng), -1
                     task_dict = task.to_dict()
                 else:
@@ -238,6 +239,8 @@ def _infer(root: Path) -> TestSet:
             hr = hr_by_stem[f.stem]
             if scale is None:
                 a, b = cv2.imread(str(hr), cv2.IMREAD_UNCHANGED), cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
+                if a is None or b is None:
+                    raise RestorationError(f"{hr if a is None else f}: not a readable image")
                 scale = max(1, round(a.shape[0] / b.shape[0]))
             entries.append({"lq": str(f.relative_to(root)), "hr": str(hr.relative_to(root)), "group": gdir.name,
                             "task_index": None, "task_id": None, "seed": None})

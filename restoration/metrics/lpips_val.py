@@ -28,7 +28,7 @@ def check_available() -> None:
         raise RestorationError(f"val.metrics: LPIPS-alex unavailable ({reason}); run `make assets` or drop the metric")
 
 
-@METRIC_REGISTRY.register()
+@METRIC_REGISTRY.register()  # pyright: ignore[reportOptionalCall]  # basicsr's Registry.register() is untyped
 def calculate_lpips_alex(img: np.ndarray, img2: np.ndarray, crop_border: int = 0, **_: Any) -> float:
     """LPIPS-alex distance (lower is closer) between two HxWx3 uint8 BGR images, ``crop_border`` px cut off."""
     from restoration.metrics.lpips_metric import LPIPSMetric

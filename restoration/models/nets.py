@@ -34,5 +34,8 @@ def arch_class(name: str):
 def build_net(net_opt: dict) -> torch.nn.Module:
     """Instantiate ``{type: Name, **kwargs}`` without changing the option dict."""
     net_opt = copy.deepcopy(dict(net_opt))
-    cls = arch_class(net_opt.pop("type"))
+    name = net_opt.pop("type")
+    cls = arch_class(name)
+    if cls is None:
+        raise TypeError(f"{name!r} is not a registered network type")
     return cls(**net_opt)

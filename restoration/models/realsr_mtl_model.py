@@ -44,7 +44,7 @@ def pick_device(opt: dict) -> torch.device:
     return torch.device("cuda", torch.cuda.current_device())
 
 
-@MODEL_REGISTRY.register()
+@MODEL_REGISTRY.register()  # pyright: ignore[reportOptionalCall]  # basicsr's Registry.register() is untyped
 class RealSRMTLModel(SRModel):
     """Task-aware real-SR model (L1 stage). See the module docstring."""
 
@@ -165,7 +165,11 @@ class RealSRMTLModel(SRModel):
         """One DegradationTask per sample: bank tasks by index, fresh G0 tasks from each sample's own seed."""
         tasks = []
         for t, s in zip(data["task"].tolist(), data["task_seed"].tolist()):
-            tasks.append(self.bank[t] if t >= 0 else self.space.sample(np.random.default_rng(int(s))))
+            if t >= 0:
+                assert self.bank is not None  # bank indices come only from a bank's sampler
+                tasks.append(self.bank[t])
+            else:
+                tasks.append(self.space.sample(np.random.default_rng(int(s))))
         return tasks
 
     @torch.no_grad()
@@ -206,6 +210,7 @@ class RealSRMTLModel(SRModel):
         component, per group and per task."""
         from restoration.mtl.balancing import global_stats
 
+        assert self.train_step is not None, "init_training_settings builds the train step"
         result = self.train_step.step(self.training_batch())
         self.output = result.output
         per_sample, parts = result.per_sample, result.parts
@@ -312,7 +317,8 @@ class RealSRMTLModel(SRModel):
 
 
 def _np_state() -> list:
-    st = np.random.get_state()
+    st = np.random.get_state(legacy=True)
+    assert isinstance(st, tuple)  # the legacy MT19937 state tuple: numpy's global generator
     return [st[0], torch.from_numpy(st[1].astype(np.int64)), *st[2:]]
 
 

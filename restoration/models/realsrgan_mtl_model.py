@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
 
 import torch
 from basicsr.utils import get_root_logger
@@ -26,6 +27,9 @@ from restoration.training import Batch, PerSampleLoss
 from restoration.training.losses import gan_loss_per_sample, pixel_loss_per_sample
 from restoration.training.optim import build_optimizer
 
+if TYPE_CHECKING:
+    from restoration.losses.distill import DistillTarget
+
 
 class GeneratorLoss:
     """Per-sample generator loss of the GAN stage: pixel (optional) + perceptual (optional) + adversarial, each
@@ -33,7 +37,7 @@ class GeneratorLoss:
     set (a :class:`restoration.losses.distill.DistillTarget`), batches that carry ``teacher``/``from_cache`` in
     ``extra`` add the distillation term."""
 
-    distill = None
+    distill: DistillTarget | None = None
 
     def __init__(self, pixel_opt: dict | None, pixel_target: str, perceptual: torch.nn.Module | None,
                  perceptual_target: str, net_d: torch.nn.Module, gan_type: str, gan_weight: float) -> None:
@@ -58,7 +62,7 @@ class GeneratorLoss:
         return total, parts
 
 
-@MODEL_REGISTRY.register()
+@MODEL_REGISTRY.register()  # pyright: ignore[reportOptionalCall]  # basicsr's Registry.register() is untyped
 class RealSRGANMTLModel(RealSRMTLModel):
     """Task-aware real-SR model, GAN stage. See the module docstring."""
 
@@ -82,7 +86,8 @@ class RealSRGANMTLModel(RealSRMTLModel):
         self.cri_perceptual = None
         if train_opt.get("perceptual_opt"):
             self.cri_perceptual = PerceptualLossPerSample(train_opt["perceptual_opt"]).to(self.device)
-        gan_opt = dict(train_opt.get("gan_opt") or {"type": "GANLoss", "gan_type": "vanilla", "loss_weight": 0.1})
+        gan_opt: dict[str, Any] = dict(train_opt.get("gan_opt")
+                                       or {"type": "GANLoss", "gan_type": "vanilla", "loss_weight": 0.1})
         self.gan_type = gan_opt.get("gan_type", "vanilla")
         self.gan_weight = float(gan_opt.get("loss_weight", 0.1))
         self.net_d_iters = int(train_opt.get("net_d_iters", 1))
@@ -102,15 +107,18 @@ class RealSRGANMTLModel(RealSRMTLModel):
                                   "after the step (famo)")
             cache = load_cache(CacheSpec.from_options(opt, opt.get("root_path")))
             self.distill = DistillTarget(opt, cache, self.device, self.usm)
-            self.train_step.loss.distill = self.distill
+            loss = self.train_step.loss if self.train_step is not None else None
+            assert isinstance(loss, GeneratorLoss), "build_loss made the train step's loss"
+            loss.distill = self.distill
             get_root_logger().info(f"Distillation: {len(cache)} cached teacher samples from {cache.path}")
 
     @torch.no_grad()
     def feed_data(self, data: dict) -> None:
         super().feed_data(data)
         self.teacher = None
-        if getattr(self, "distill", None) is not None and "lq" not in data:
-            batch = self.distill.append({"lq": self.lq, "gt": self.gt, "gt_usm": self.gt_usm, "task": self.task,
+        distill = getattr(self, "distill", None)
+        if distill is not None and "lq" not in data:
+            batch = distill.append({"lq": self.lq, "gt": self.gt, "gt_usm": self.gt_usm, "task": self.task,
                                          "group": self.group}, int(data["position"][0]))
             self.lq, self.gt, self.gt_usm = batch["lq"], batch["gt"], batch["gt_usm"]
             self.task, self.group = batch["task"], batch["group"]
@@ -162,7 +170,8 @@ class RealSRGANMTLModel(RealSRMTLModel):
 
     def save(self, epoch: int, current_iter: int) -> None:
         if hasattr(self, "net_g_ema"):
-            self.save_network([self.net_g, self.net_g_ema], "net_g", current_iter, param_key=["params", "params_ema"])
+            self.save_network([self.net_g, self.net_g_ema], "net_g", current_iter,
+                              param_key=["params", "params_ema"])  # pyright: ignore[reportArgumentType]  # basicsr: str or list
         else:
             self.save_network(self.net_g, "net_g", current_iter)
         self.save_network(self.net_d, "net_d", current_iter)

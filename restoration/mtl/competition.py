@@ -80,7 +80,8 @@ class ProbeConfig:
 
     def fingerprint(self) -> str:
         """Hash of everything that changes the indicator values (not how they are executed)."""
-        d = {k: v for k, v in asdict(self).items() if k not in ("execution", "chunk")}
+        fields = asdict(self)  # pyright: ignore[reportArgumentType]  # a pydantic dataclass (options_dataclass)
+        d = {k: v for k, v in fields.items() if k not in ("execution", "chunk")}
         if self.measure != "holdout":
             d.pop("eval_batch")
         if not self.tune_last:
@@ -227,7 +228,8 @@ def choose_execution(base: torch.nn.Module, tasks: Sequence[DegradationTask], so
     """Time ``steps`` fine-tune steps of both executions on ``tasks`` and return the faster one."""
     if len(tasks) < 2:
         return "loop"
-    trial = ProbeConfig(**{**asdict(cfg), "iters": steps, "window": 1, "execution": "loop"})
+    fields = asdict(cfg)  # pyright: ignore[reportArgumentType]  # a pydantic dataclass (options_dataclass)
+    trial = ProbeConfig(**{**fields, "iters": steps, "window": 1, "execution": "loop"})
     t0 = time.perf_counter()
     for task in tasks:
         probe_loop(base, task, source, trial)

@@ -127,7 +127,7 @@ def compare_models(bank, models: Mapping[str, str], out_dir: str | os.PathLike, 
         rows = []
         for t, task in enumerate(tasks):
             lq = validation_lq(val_gt, task, seed, scale)
-            up = _bicubic(lq, tuple(val_gt.shape[-2:]))
+            up = _bicubic(lq, (val_gt.shape[-2], val_gt.shape[-1]))
             bic_u8 = to_uint8(up)
             scores["bicubic"].append(float(np.mean([psnr(a, b, crop_border=4, y_channel=True)
                                                     for a, b in zip(bic_u8, gt_u8)])))

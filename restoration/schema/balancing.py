@@ -7,7 +7,7 @@ the same rules as every other section (a string is never a number, unknown keys 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, Optional
 
 from pydantic import create_model
 
@@ -34,7 +34,7 @@ def _annotation(default: Any, choices: tuple | None) -> Any:
 def _model(type_name: str, defaults: tuple[tuple[str, Any], ...], choices: tuple[tuple[str, tuple], ...]) -> type:
     wanted = dict(choices)
     fields = {k: (_annotation(v, wanted.get(k)), v) for k, v in defaults}
-    fields["type"] = (Str | None, None)
+    fields["type"] = (Optional[Str], None)
     return create_model(f"Balancing_{type_name}", __base__=Section, **fields)  # type: ignore[call-overload]
 
 

@@ -9,7 +9,7 @@ Lists are accepted where tuples are expected (YAML has no tuples).
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any, Callable, Mapping, TypeVar
+from typing import Annotated, Any, Callable, Mapping, TypeVar, cast
 
 from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, ValidationError, WrapValidator, model_validator
 from pydantic_core import PydanticCustomError
@@ -212,7 +212,7 @@ def options_dataclass(where: str) -> Callable[[type[T]], type[T]]:
     from pydantic.dataclasses import dataclass
 
     def wrap(cls: type[T]) -> type[T]:
-        made = dataclass(cls, config=ConfigDict(extra="forbid", validate_assignment=True))
+        made = cast("type[T]", dataclass(cls, config=ConfigDict(extra="forbid", validate_assignment=True)))
         return raising_option_errors(made, where)
 
     return wrap

@@ -15,12 +15,12 @@ class EvaluateFile(Section):
 
     name: Str | None = None
     model: Annotated[Str | list[Str] | None, either("a model name or a list of names")] = Field(
-        None, description="zoo name(s) or weight file(s) (.safetensors / .pth)")
+        default=None, description="zoo name(s) or weight file(s) (.safetensors / .pth)")
     models_dir: Str | None = None
-    testset: Str | None = Field(None, description="test-set folder (HR/, LQ/<group>/, manifest.json)")
-    groups: list[Str] | None = Field(None, description="only these groups (default: all)")
+    testset: Str | None = Field(default=None, description="test-set folder (HR/, LQ/<group>/, manifest.json)")
+    groups: list[Str] | None = Field(default=None, description="only these groups (default: all)")
     lpips: list[Literal[LPIPS_NETS]] | None = ["alex"]  # type: ignore[valid-type]
-    crop_border: NonNeg | None = Field(None, description="default: the scale")
+    crop_border: NonNeg | None = Field(default=None, description="default: the scale")
     device: Str | None = "auto"
     tile: NonNeg | None = 0
     tile_pad: NonNeg | None = 16

@@ -35,7 +35,7 @@ class Bank(Section):
 
 
 class Gt(Section):
-    folder: Str | None = Field(None, description="training images (default: the offline photos)")
+    folder: Str | None = Field(default=None, description="training images (default: the offline photos)")
     val_folder: Str | None = None
     val_count: NonNeg = 2
 
@@ -70,10 +70,11 @@ class TaskFile(Section):
     """A probe (Step A) or grouping (Step B) option file."""
 
     name: Annotated[Str, Field(min_length=1)]
-    model: Str | None = Field(None, description="the trained model: a file (safetensors, BasicSR .pth) or a zoo name")
+    model: Str | None = Field(default=None,
+                              description="the trained model: a file (safetensors, BasicSR .pth) or a zoo name")
     device: Str = "auto"
     bank: Bank
-    output: Str | None = Field(None, description="default: experiments/tasks/<name>")
+    output: Str | None = Field(default=None, description="default: experiments/tasks/<name>")
     gt: Gt = Gt()
     probe: dict[Str, Any] | None = None
     fast: dict[Str, Any] | None = None
@@ -91,4 +92,4 @@ def task_file_model() -> type[TaskFile]:
     from restoration.mtl.competition import ProbeConfig
 
     return create_model("TaskFileSchema", __base__=TaskFile, probe=(ProbeConfig | None, None),
-                        fast=(dict[Str, Any] | None, Field(None, description="any keys of probe")))
+                        fast=(dict[Str, Any] | None, Field(default=None, description="any keys of probe")))

@@ -75,7 +75,7 @@ class TrainData(Section):
     tasks: TrainTasks = TrainTasks()
     phase: Str = "train"
     scale: Pos = 4
-    cache_images: Bool | None = Field(None, description="default: true for the offline photos")
+    cache_images: Bool | None = Field(default=None, description="default: true for the offline photos")
 
 
 class ValData(Section):
@@ -178,7 +178,8 @@ class Train(Section):
     gan_opt: Loss | None = None
     distill_opt: Distill | None = None
     balancing: dict[Str, Any] | None = Field(
-        None, description="{type: NAME, over: groups|tasks, ...}: checked per type by restoration.mtl.balancing")
+        default=None,
+        description="{type: NAME, over: groups|tasks, ...}: checked per type by restoration.mtl.balancing")
 
 
 class Metric(Section):
