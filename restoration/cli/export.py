@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     if m := re.search(r"_(\d+)\.\w+$", ckpt.name):
         extra["iteration"] = int(m.group(1))
     opt_path = Path(args.opt) if args.opt else (None if args.arch else find_options(ckpt))
-    if args.opt and not opt_path.is_file():
+    if args.opt and opt_path is not None and not opt_path.is_file():
         raise RestorationError(f"option file not found: {opt_path}")
     if opt_path is not None:
         arch, kwargs, prov = network_from_options(opt_path)

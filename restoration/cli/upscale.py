@@ -40,7 +40,8 @@ def _count(value: str) -> int:
 
 def _alpha(value: str) -> str:
     if value not in ALPHA_VALUES:
-        raise argparse.ArgumentTypeError(f"expected model or resize (Real-ESRGAN: realesrgan or bicubic), got {value!r}")
+        raise argparse.ArgumentTypeError(f"expected model or resize (Real-ESRGAN: realesrgan or bicubic), "
+                                         f"got {value!r}")
     return ALPHA_VALUES[value]
 
 
@@ -90,7 +91,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recursive", action="store_true", help="also take images in sub-folders (kept in the output)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (even inputs)")
     p.add_argument("--max-pixels", type=_count, default=None,
-                   help="refuse inputs with more pixels (default: $RESTORATION_MAX_PIXELS or 100,000,000; 0 = no limit)")
+                   help="refuse inputs with more pixels "
+                        "(default: $RESTORATION_MAX_PIXELS or 100,000,000; 0 = no limit)")
     p.add_argument("--max-output-pixels", type=_count, default=None,
                    help="refuse outputs with more pixels (default: $RESTORATION_MAX_OUTPUT_PIXELS or 1,000,000,000; "
                         "0 = no limit)")

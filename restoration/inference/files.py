@@ -38,8 +38,10 @@ def shape_mismatches(net, state: dict) -> str:
     return "; ".join(bad[:3]) + more if bad else "shapes differ"
 
 
-def load_model(path_or_name: str | os.PathLike, device: str = "cpu", models_dir: str | os.PathLike | None = None):
-    """Build the network from a model file (or a zoo name) in eval mode. Returns ``(net, ModelDescriptor)``."""
+def load_model(path_or_name: str | os.PathLike | None, device: str = "cpu",
+               models_dir: str | os.PathLike | None = None):
+    """Build the network from a model file (or a zoo name; None: the default model) in eval mode. Returns
+    ``(net, ModelDescriptor)``."""
     path, info = resolve_model(path_or_name, models_dir)
     state, meta = read_weights(path)
     desc = describe_weights(state, meta, str(path))

@@ -256,7 +256,9 @@ def write_image(path: str | os.PathLike, img: np.ndarray, quality: int = 95) -> 
     ok, buf = cv2.imencode(ext, img, params)
     if not ok:
         raise RestorationError(f"could not encode {path}")
-    return write_bytes(path, buf)  # atomic: a full disk or a crash never leaves a half-written output
+    # atomic: a full disk or a crash never leaves a half-written output; an ndarray is a buffer (numpy's stubs
+    # declare __buffer__ for Python 3.12+ only)
+    return write_bytes(path, buf)  # pyright: ignore[reportArgumentType]
 
 
 def output_extension_problem(path: str | os.PathLike) -> str | None:

@@ -274,7 +274,7 @@ def recognise(layers: list[NcnnLayer], source: str) -> Recognised:
         params = {name: owners[node] for node, (name, _kind) in names.items() if node in owners}
         if len(params) != len(names):
             continue
-        scale = int(kwargs.get("scale", kwargs.get("upscale")))
+        scale = int(kwargs["scale"] if "scale" in kwargs else kwargs["upscale"])
         output_resize = None
         if resize is not None:
             final = scale * resize["factor"]

@@ -63,6 +63,7 @@ def check_parity(net, path: str | os.PathLike, in_channels: int, multiple: int =
         ref = net(x).numpy()
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (out,) = session.run(["output"], {"input": x.numpy()})
+    out = np.asarray(out)  # a dense output (onnxruntime types run()'s outputs as any OrtValue kind)
     if out.shape != ref.shape:
         raise RestorationError(f"the ONNX graph returns {out.shape} for {tuple(x.shape)}; torch returns {ref.shape}")
     return float(np.abs(out - ref).max())

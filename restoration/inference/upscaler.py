@@ -163,7 +163,7 @@ class Upscaler:
         if self.half:
             self.net = self.net.half()
         # oneDNN's CPU convolutions (and cuDNN's fp16 ones) run fastest on NHWC; outputs change by float rounding only
-        self.net = self.net.to(memory_format=torch.channels_last)
+        self.net = self.net.to(memory_format=torch.channels_last)  # pyright: ignore[reportCallIssue]  # torch's stubs omit it
         self.threads = _thread_count(threads)
         self.int8 = bool(int8)
         self.runner = self.net  # what the tiles run: the network, or its int8 compilation
