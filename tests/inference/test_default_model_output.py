@@ -1,6 +1,6 @@
 """The shipped default model on clean inputs: no 4x4 block pattern (its output's 4-periodic component stays at
-bicubic's level) and at most 0.5 dB PSNR-Y below bicubic on photos it never saw (skimage's rocket and cameraman, not in the
-corpus)."""
+bicubic's level) and at most 0.5 dB PSNR-Y below bicubic on photos it never saw (skimage's rocket and cameraman,
+not in the corpus)."""
 import cv2
 import numpy as np
 import pytest
