@@ -208,9 +208,22 @@ testset: data
 		$(PY) datasets/make_testset.py --hr datasets/corpus/HR/test --bank $(TESTSET)_bank.json -o $(TESTSET) \
 			--seed 7 --variants 8 --crop 512 --clean-group -q )
 
+# The shipped default: the baseline run's EMA weights at iteration ITER (default: the latest) ->
+# pretrained/compact-x4-baseline.safetensors, registered as the default model of `make run`, `restoration upscale` and
+# the demo. `make export-baseline ITER=5000` is how the shipped file was made (pretrained/MODELS.md says why 5000).
+.PHONY: export-baseline
+export-baseline: setup
+	@n=$${ITER:-$$(ls $(RUN_DIR)/models 2>/dev/null | sed -n 's/^net_g_\([0-9]*\)\.pth$$/\1/p' | sort -n | tail -1)}; \
+	test -n "$$n" || { echo "no weights in $(RUN_DIR)/models: run make baseline first"; exit 2; }; \
+	test -f $(RUN_DIR)/models/net_g_$$n.pth || { echo "no $(RUN_DIR)/models/net_g_$$n.pth"; exit 2; }; \
+	$(VENV)/bin/restoration export --checkpoint $(RUN_DIR)/models/net_g_$$n.pth --opt options/train/compact_x4_baseline.yml \
+		--out pretrained/compact-x4-baseline.safetensors --name compact-x4-baseline --overwrite --register --default \
+		--description "SRVGGNetCompact x4 (64 feat, 16 conv, PReLU): faithful restoration of real photos, degraded or clean" \
+		--trained-on "options/train/compact_x4_baseline.yml, iteration $$n (EMA): the photo corpus (datasets/photo_corpus.py), Real-ESRGAN x4 degradations + 20% light tasks, L1, warm start realesr-animevideov3"
+
 # docs/results/models/: the shipped and imported models side by side with bicubic (PSNR-Y, SSIM-Y, LPIPS-alex/vgg,
 # seconds per output megapixel, crop grid). MODELS="a b" chooses the models.
-MODELS ?= realsr-mtl-compact-x4-cpu realesr-animevideov3-x4 realesrgan-x4plus
+MODELS ?= compact-x4-baseline realsr-mtl-compact-x4-cpu realesr-animevideov3-x4 realesrgan-x4plus
 results-models: testset
 	$(VENV)/bin/restoration evaluate --model $(MODELS) --testset $(TESTSET) --lpips alex vgg --grid 3 -q --overwrite \
 		-o docs/results/models
