@@ -60,7 +60,7 @@ def api_task_nan(t):
 
     d = TaskBank.sample(1, seed=0)[0].to_dict()
     d["noise1"]["level"] = math.nan
-    with pytest.raises(RestorationError, match=r"noise1.level: expected a finite number"):
+    with pytest.raises(RestorationError, match=r"noise1.level: must be a finite number"):
         DegradationTask.from_dict(d)
 
 
