@@ -83,7 +83,8 @@ def _wait_for(path: Path, n: int, proc: subprocess.Popen, timeout: float = 150.0
 
 @pytest.mark.slow
 def test_interrupt_then_resume_loses_and_redoes_nothing(tmp_path):
-    opt = make_experiment(tmp_path, iters=10)
+    # 60 steps per task (~0.5-1 s): the interrupt lands mid-run even when this process polls slowly
+    opt = make_experiment(tmp_path, iters=60)
     results = shard_path(tmp_path / "exp" / "probe", (0, 1))
 
     proc = _start(opt)
