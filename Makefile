@@ -234,3 +234,38 @@ MODELS ?= compact-x4-baseline realsr-mtl-compact-x4-cpu realesr-animevideov3-x4 
 results-models: testset
 	$(VENV)/bin/restoration evaluate --model $(MODELS) --testset $(TESTSET) --lpips alex vgg --grid 3 -q --overwrite \
 		-o docs/results/models
+
+# ---------------------------------------------------------------------------------------------- the TGSR result
+# From the shipped compact-x4-baseline: Step A on 512 tasks with both recipes and their agreement, Step B from the
+# faithful probe, then four runs of the same length and learning rate: the control (compact-x4-baseline-cont: the
+# baseline's own recipe), TG (group-uniform sampling) and TG with FAMO / UW over the groups; then every model and
+# realesrgan-x4plus against bicubic per group on the held-out test photos (docs/results/tg/), and which tasks
+# realesrgan-x4plus serves worst (docs/results/x4plus_worst/). Hours of CPU; every step resumes or skips what is done.
+TG_TASKS := experiments/tasks/compact_x4
+TG_RUNS := compact_x4_baseline_cont compact_x4_tg compact_x4_tg_famo compact_x4_tg_uw
+.PHONY: results export-results
+results: testset
+	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4.yml --fast --resume
+	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4.yml --resume
+	$(VENV)/bin/restoration tasks agree -opt options/tasks/probe_compact_x4.yml
+	$(VENV)/bin/restoration tasks group -opt options/tasks/group_compact_x4.yml --resume
+	@for run in $(TG_RUNS); do test -f experiments/$$run/models/net_g_latest.pth || \
+		$(VENV)/bin/restoration train -opt options/train/$$run.yml --auto_resume || exit 1; done
+	$(VENV)/bin/restoration tasks report --bank $(TG_TASKS)/bank_grouped.json --out docs/results/tg --resume \
+		--gt-folder datasets/corpus/HR/test --val-size 256 --tasks-per-group 8 --model baseline=compact-x4-baseline \
+		$(foreach r,$(TG_RUNS),--model $(subst _,-,$(patsubst compact_x4_%,%,$(r)))=experiments/$(r)/models/net_g_latest.pth) \
+		--model x4plus=realesrgan-x4plus
+	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_x4plus.yml --resume
+	$(VENV)/bin/restoration tasks worst -opt options/tasks/probe_x4plus.yml --gt-folder datasets/corpus/HR/test \
+		--out docs/results/x4plus_worst
+	@mkdir -p docs/results/tg && cp $(TG_TASKS)/agreement.json docs/results/tg/
+
+# The models of `make results` -> pretrained/ (safetensors, registered in the manifest), the grouped bank ->
+# pretrained/tasks/.
+export-results: setup
+	@mkdir -p pretrained/tasks && cp $(TG_TASKS)/bank_grouped.json pretrained/tasks/compact_x4_bank_grouped.json
+	@for run in $(TG_RUNS); do name=$$(echo $$run | tr _ -); \
+		$(VENV)/bin/restoration export --checkpoint experiments/$$run/models/net_g_latest.pth \
+			--opt options/train/$$run.yml --out pretrained/$$name.safetensors --name $$name --overwrite --register \
+			--description "SRVGGNetCompact x4 (64 feat, 16 conv): $$run of make results" \
+			--trained-on "options/train/$$run.yml (EMA), from compact-x4-baseline; the photo corpus" || exit 1; done

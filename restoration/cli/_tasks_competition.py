@@ -1,4 +1,5 @@
-"""``restoration tasks probe | group | report``: the TGSR task-competition pipeline (Step A, Step B, summary).
+"""``restoration tasks probe | agree | group | worst | report``: the TGSR task-competition pipeline (Step A, its
+recipe check, Step B, the worst-served tasks, summary).
 
 Heavy imports (torch, basicsr, matplotlib) happen inside the actions.
 """
@@ -110,19 +111,51 @@ def _group(args: argparse.Namespace) -> int:
     return 0
 
 
+def _agree(args: argparse.Namespace) -> int:
+    from restoration.mtl.agreement import probe_agreement
+    from restoration.mtl.competition_options import load_task_options
+
+    res = probe_agreement(load_task_options(args.opt, {}))
+    print(f"{res['tasks']} tasks probed by both recipes: Spearman {res['spearman']:.3f}, top-{res['ratio']:.0%} "
+          f"overlap {res['top_overlap']:.0%}, {res['work_ratio']:.1f}x less work by the recipes "
+          f"({res['seconds_ratio'] or float('nan'):.1f}x measured); written to {res['file']}")
+    return 0
+
+
+def _worst(args: argparse.Namespace) -> int:
+    from restoration.devices import resolve_device
+    from restoration.mtl.competition_options import load_task_options
+    from restoration.mtl.worst import worst_tasks
+
+    opt = load_task_options(args.opt, _overrides(args))
+    if args.gt_folder and not Path(args.gt_folder).is_dir():
+        raise RestorationError(f"--gt-folder {args.gt_folder} is not a folder")
+    res = worst_tasks(opt, args.out, fast=args.fast, num=args.num, gt_folder=args.gt_folder, crop=args.crop,
+                      device=resolve_device(opt["device"]))
+    print(f"the {len(res['worst'])} lowest indicators of {res['tasks_probed']} probed tasks: {args.out}/worst.md, "
+          "worst.png, worst.json")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     import json
 
+    from restoration.inference.zoo import resolve_model
     from restoration.mtl.report import REPORT_FILES, write_report
     from restoration.mtl.report_compare import parse_models, warnings
 
     models = parse_models(args.model)
+    files = {}
     for name, path in models.items():
-        if not Path(path).is_file():
-            raise RestorationError(f"--model {name}: {path} does not exist")
+        try:
+            files[name] = resolve_model(path)[0]  # a weight file or a zoo name
+        except RestorationError as exc:
+            raise RestorationError(f"--model {name}: {exc}") from None
+    if args.gt_folder and not Path(args.gt_folder).is_dir():
+        raise RestorationError(f"--gt-folder {args.gt_folder} is not a folder")
     out = Path(args.out)
     done = [out / f for f in REPORT_FILES]
-    inputs = [Path(args.bank), *(Path(p) for p in models.values())]
+    inputs = [Path(args.bank), *files.values()]
 
     def previous() -> dict:
         try:
@@ -132,13 +165,15 @@ def _report(args: argparse.Namespace) -> int:
 
     if args.resume and inputs[0].is_file() and all(p.is_file() for p in done) and \
             min(p.stat().st_mtime for p in done) >= max(p.stat().st_mtime for p in inputs) and \
-            previous().get("models", {}) == models:
+            previous().get("models", {}) == models and previous().get("gt_folder") == args.gt_folder and \
+            previous().get("val_size") == args.val_size and previous().get("tasks_per_group") == args.tasks_per_group:
         print(f"report in {out} is up to date with {args.bank}")
     else:
         from restoration.devices import resolve_device
 
         steps = _bar("report", 1, 0, "file")
-        paths = write_report(args.bank, args.out, overwrite=args.overwrite or args.resume, models=models,
+        gt = {"folder": args.gt_folder, "val_folder": args.gt_folder} if args.gt_folder else None
+        paths = write_report(args.bank, args.out, overwrite=args.overwrite or args.resume, models=models, gt=gt,
                              val_size=args.val_size, tasks_per_group=args.tasks_per_group,
                              device=resolve_device(args.device))
         steps.update(1)
@@ -175,6 +210,27 @@ def register(subparsers) -> None:
     g.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N")
     g.set_defaults(_task_run=threaded(_group))
 
+    a = subparsers.add_parser("agree", help="does the fast probe rank tasks like the faithful one?",
+                              description="Compare the faithful and the fast probe results of one option file on "
+                                          "the tasks both probed: Spearman of the indicators, overlap of the "
+                                          "unsatisfactory sets, work per task; writes agreement.json.")
+    a.add_argument("-opt", "--opt", required=True, help="the probe option file both probes ran with")
+    a.set_defaults(_task_run=_agree)
+
+    w = subparsers.add_parser("worst", help="the tasks a probed model serves worst: table and crops",
+                              description="The tasks with the lowest probe indicator (where fine-tuning on the task "
+                                          "alone helps most), each shown on held-out photos: LQ | bicubic | model | "
+                                          "GT with PSNR-Y; writes worst.md, worst.png, worst.json.")
+    w.add_argument("-opt", "--opt", required=True, help="the probe option file (its model and results)")
+    w.add_argument("--out", required=True, help="output folder")
+    w.add_argument("--fast", action="store_true", help="rank by the fast probe's results")
+    w.add_argument("--num", type=int, default=10, help="number of tasks (default 10)")
+    w.add_argument("--gt-folder", default=None, help="photos to show (default: the option file's held-out photos)")
+    w.add_argument("--crop", type=int, default=192, help="GT crop per photo in px (default 192)")
+    w.add_argument("--model", default=None, help="override the option file's model")
+    w.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N")
+    w.set_defaults(_task_run=threaded(_worst))
+
     r = subparsers.add_parser("report", help="figure + Markdown/JSON summary of a grouped task bank")
     r.add_argument("--bank", required=True, help="task bank written by 'restoration tasks group'")
     r.add_argument("--out", required=True, help="output folder for report.png, report.md, report.json")
@@ -182,8 +238,12 @@ def register(subparsers) -> None:
     r.add_argument("--resume", action="store_true",
                    help="keep a report newer than the bank and the models; rewrite a stale one")
     r.add_argument("--model", action="append", metavar="NAME=PATH",
-                   help="a model to compare with bicubic per group (repeat: --model baseline=A.pth --model tg=B.pth); "
+                   help="a model (file or zoo name) to compare with bicubic per group (repeat: --model baseline=A.pth "
+                        "--model tg=B.pth); "
                         "adds PSNR-Y per group, crop grids, and a warning for a model below bicubic")
+    r.add_argument("--gt-folder", default=None,
+                   help="photos to degrade for --model, one centre-diagonal crop each (default: the bank's held-out "
+                        "photos, i.e. the offline photos' last two)")
     r.add_argument("--val-size", type=int, default=128, help="held-out GT crop size for --model (default: 128)")
     r.add_argument("--tasks-per-group", type=int, default=8, help="tasks scored per group for --model (default: 8)")
     r.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (for --model)")

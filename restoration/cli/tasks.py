@@ -1,5 +1,5 @@
 """``restoration tasks ...``: degradation tasks and task banks (sample, degrade, show) and the
-task-competition pipeline (probe, group, report).
+task-competition pipeline (probe, agree, group, worst, report).
 
 The sub-subcommands live in ``restoration/cli/_tasks_*.py`` modules; each defines
 ``register(subparsers) -> None`` that adds its parsers and sets ``_task_run`` (the function to call with the parsed

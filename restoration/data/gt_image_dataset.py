@@ -112,7 +112,7 @@ def _build_task_sampler(opt: dict) -> TaskSampler:
     if tasks.get("bank"):
         from restoration.degradations import TaskBank
 
-        bank = TaskBank.load(tasks["bank"])
+        bank = TaskBank.load_any(tasks["bank"])  # a file or a list of files (merged)
     seed = tasks.get("seed")
     return TaskSampler(tasks.get("mode", "random"), bank, tasks.get("group_weights"),
                        int(seed if seed is not None else opt.get("seed", 0)))

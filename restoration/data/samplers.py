@@ -11,12 +11,13 @@ Task sampler modes (``datasets.train.tasks.mode``):
 - ``bank``: a task drawn uniformly from a TaskBank file; group = 1 + the first bank group holding the task, or
   0 when no group holds it.
 - ``groups``: TGSR step C: draw a group (G0 = the random space, then the bank groups in order; uniform or
-  ``group_weights``, one weight per group, G0 first), then a task uniformly within it. A bank without groups is
+  ``group_weights``: one weight per group, G0 first, or {name: share} with the other groups sharing the rest),
+  then a task uniformly within it. A bank without groups is
   one group named ``bank`` (G0 mixed with a share of the bank's tasks, e.g. light degradations).
 """
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -35,7 +36,8 @@ def position_rng(seed: int, position: int, stream: int = 0) -> np.random.Generat
 class TaskSampler:
     """Assigns (task index, group index) to a sample position; deterministic in (seed, position)."""
 
-    def __init__(self, mode: str = "random", bank=None, group_weights: Sequence[float] | None = None,
+    def __init__(self, mode: str = "random", bank=None,
+                 group_weights: Sequence[float] | Mapping[str, float] | None = None,
                  seed: int = 0) -> None:
         if mode not in MODES:
             raise OptionError(f"datasets.train.tasks.mode: expected one of {MODES}, got {mode!r}")
@@ -55,6 +57,8 @@ class TaskSampler:
         if group_weights is not None:
             if mode != "groups":
                 raise OptionError("datasets.train.tasks.group_weights: only used with mode 'groups'")
+            if isinstance(group_weights, Mapping):
+                group_weights = self._named_weights(group_weights)
             w = np.asarray(group_weights, dtype=np.float64)
             if w.shape != (self.num_groups,) or (w < 0).any() or w.sum() <= 0:
                 raise OptionError(
@@ -63,6 +67,21 @@ class TaskSampler:
             self.weights = w / w.sum()
         else:
             self.weights = np.full(self.num_groups, 1.0 / self.num_groups)
+
+    def _named_weights(self, named: Mapping[str, float]) -> list[float]:
+        """{group name: share}: the groups not named share what is left uniformly (e.g. ``{light: 0.2}`` keeps a
+        fixed share of light tasks whatever the number of TG groups Step B formed)."""
+        names = self.group_names()
+        unknown = sorted(set(named) - set(names))
+        if unknown:
+            raise OptionError(f"datasets.train.tasks.group_weights: no group {unknown[0]!r} (groups: {names})")
+        given = sum(float(v) for v in named.values())
+        rest = [n for n in names if n not in named]
+        if any(float(v) < 0 for v in named.values()) or given > 1 + 1e-9 or (given <= 0 and not rest):
+            raise OptionError(f"datasets.train.tasks.group_weights: named shares must be >= 0 and sum to at most 1, "
+                              f"got {dict(named)}")
+        left = max(0.0, 1.0 - given) / len(rest) if rest else 0.0
+        return [float(named[n]) if n in named else left for n in names]
 
     def draw(self, position: int) -> tuple[int, int]:
         """(task index in the bank or -1 for a fresh G0 task, group index) of a sample position."""

@@ -67,6 +67,25 @@ class TaskBank:
         tasks = space.sample_many(n, np.random.default_rng(seed))
         return cls(tasks, meta={"seed": int(seed), "num_tasks": int(n), "space": space.to_opt()})
 
+    @classmethod
+    def merge(cls, parts: Sequence[tuple[str, "TaskBank"]]) -> "TaskBank":
+        """One bank from several (label, bank): tasks concatenated in order, each part's groups kept under their
+        names, a part without groups becoming one group named by its label (e.g. the TG groups of Step B next to a
+        bank of light tasks). The first part's meta (its degradation space, hence G0) is kept."""
+        if not parts:
+            raise RestorationError("no task bank to merge")
+        tasks: list[DegradationTask] = []
+        groups: dict[str, list[int]] = {}
+        for label, bank in parts:
+            own = bank.groups or {label: list(range(len(bank)))}
+            for name, idx in own.items():
+                if name in groups:
+                    raise RestorationError(f"task banks to merge: the group name {name!r} appears twice")
+                groups[name] = [len(tasks) + i for i in idx]
+            tasks.extend(bank.tasks)
+        meta = {**parts[0][1].meta, "merged_from": [label for label, _ in parts]}
+        return cls(tasks, groups, meta)
+
     def with_groups(self, groups: Mapping[str, Sequence[int]]) -> "TaskBank":
         """A new bank with the same tasks and meta, and these groups."""
         return TaskBank(self._tasks, groups, self.meta)
@@ -180,6 +199,13 @@ class TaskBank:
         except (OSError, UnicodeDecodeError) as exc:
             raise RestorationError(f"{path}: cannot read ({exc})") from None
         return cls.from_dict(d, source=str(path))
+
+    @classmethod
+    def load_any(cls, spec: "str | os.PathLike | Sequence[str | os.PathLike]") -> "TaskBank":
+        """A bank file, or a list of them merged (:meth:`merge`, each part labelled by its file name's stem)."""
+        if isinstance(spec, (str, os.PathLike)):
+            return cls.load(spec)
+        return cls.merge([(Path(p).stem, cls.load(p)) for p in spec])
 
     def __repr__(self) -> str:
         g = ", ".join(f"{k}:{len(v)}" for k, v in self._groups.items())

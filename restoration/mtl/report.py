@@ -144,6 +144,7 @@ def write_report(bank_path: str | Path, out_dir: str | Path, overwrite: bool = F
     public = {k: v for k, v in data.items() if not k.startswith("_")}
     public["members"] = data["_members"]
     if comparison is not None:
-        public["comparison"] = {**comparison, "models": dict(models or {})}  # models is set with a comparison
+        public["comparison"] = {**comparison, "models": dict(models or {}),  # models is set with a comparison
+                                "gt_folder": (gt or {}).get("val_folder")}
     write_text(paths["json"], json.dumps(public, indent=1))
     return paths

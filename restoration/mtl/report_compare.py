@@ -74,7 +74,7 @@ def _labelled(img: np.ndarray, text: str) -> np.ndarray:
     return np.concatenate([strip, img], 0)
 
 
-def _grid(rows: list[list[tuple[str, np.ndarray]]], path: Path) -> Path:
+def grid_png(rows: list[list[tuple[str, np.ndarray]]], path: Path) -> Path:
     """Rows of labelled RGB tiles -> one PNG (written atomically)."""
     import cv2
 
@@ -148,9 +148,36 @@ def compare_models(bank, models: Mapping[str, str], out_dir: str | os.PathLike, 
             if means[name] < means["bicubic"]:
                 result["below_bicubic"].append([name, group, means[name], means["bicubic"]])
         grid = out / f"crops_{group}.png"
-        _grid(rows, grid)
+        grid_png(rows, grid)
         result["grids"][group] = grid.name
+    if nets:
+        result["chart"] = bar_chart(result, out / "compare.png").name
     return result
+
+
+def bar_chart(result: dict, path: Path) -> Path:
+    """Per group, one bar per model: PSNR-Y gain over bicubic (dB)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups, models = list(result["groups"]), result["methods"][1:]
+    width = 0.8 / max(1, len(models))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(groups) * max(1, len(models)) ** 0.5 + 2), 3.8))
+    for k, m in enumerate(models):
+        gains = [result["groups"][g][m] - result["groups"][g]["bicubic"] for g in groups]
+        ax.bar(np.arange(len(groups)) + (k - (len(models) - 1) / 2) * width, gains, width, label=m)
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_xticks(range(len(groups)), groups)
+    ax.set_ylabel("PSNR-Y gain over bicubic (dB)")
+    ax.set_title("per group: held-out photos degraded by the group's tasks (G0: fresh random tasks)")
+    ax.legend(fontsize=8, ncol=min(4, len(models)))
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def warnings(result: dict) -> list[str]:
@@ -170,6 +197,8 @@ def markdown(result: dict) -> list[str]:
         cells = [f"{row[methods[0]]:.2f}"] + [f"{row[m]:.2f} ({row[m] - row['bicubic']:+.2f})" for m in methods[1:]]
         lines.append(f"| {group} | {row['tasks']} | " + " | ".join(cells) + " |")
     lines.append("")
+    if result.get("chart"):
+        lines += [f"![PSNR-Y gain over bicubic per group]({result['chart']})", ""]
     lines += [f"**{w}**" for w in warnings(result)]
     if result.get("below_bicubic"):
         lines.append("")

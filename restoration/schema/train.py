@@ -42,8 +42,10 @@ class IoBackend(Open):
 
 class TrainTasks(Section):
     mode: Literal[TASK_MODES] = "random"  # type: ignore[valid-type]
-    bank: Str | None = None
-    group_weights: list[Annotated[Num, Field(ge=0)]] | None = None
+    bank: Str | Annotated[list[Str], Field(min_length=1)] | None = Field(
+        default=None, description="a task bank file, or a list of them merged (a groupless one = one group)")
+    group_weights: list[Annotated[Num, Field(ge=0)]] | dict[Str, Annotated[Num, Field(ge=0)]] | None = Field(
+        default=None, description="one weight per group (G0 first), or {group: share}, the rest shared uniformly")
     seed: Int | None = None
 
 

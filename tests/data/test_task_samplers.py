@@ -6,7 +6,7 @@ import pytest
 
 from restoration.data.samplers import PositionSampler, TaskSampler
 from restoration.degradations import TaskBank
-from restoration.errors import OptionError
+from restoration.errors import OptionError, RestorationError
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +72,36 @@ def test_position_sampler_splits_the_global_batch():
     assert one == list(range(8))
     assert sorted(r0[:2] + r1[:2]) == one[:4] and sorted(r0[2:] + r1[2:]) == one[4:]
     assert take(PositionSampler(4, 1, 0, start_iter=1), 4) == one[4:]
+
+
+def test_named_group_weights_fix_one_share_and_split_the_rest(bank):
+    """{name: share}: the named groups keep their share, the others (G0 included) split the rest uniformly."""
+    s = TaskSampler("groups", bank, group_weights={"b": 0.2}, seed=5)
+    np.testing.assert_allclose(s.weights, [0.4, 0.4, 0.2])
+    draws = np.bincount([s.draw(p)[1] for p in range(3000)], minlength=3) / 3000
+    np.testing.assert_allclose(draws, [0.4, 0.4, 0.2], atol=0.04)
+    with pytest.raises(OptionError, match="no group 'light'"):
+        TaskSampler("groups", bank, group_weights={"light": 0.2})
+    with pytest.raises(OptionError, match="sum to at most 1"):
+        TaskSampler("groups", bank, group_weights={"a": 0.7, "b": 0.6})
+
+
+def test_merged_banks_keep_groups_and_name_a_groupless_part(bank):
+    """Step B's groups next to a bank of light tasks: one sampler, each part's tasks in their own group."""
+    light = TaskBank.sample(3, seed=9)
+    merged = TaskBank.merge([("grouped", bank), ("light", light)])
+    assert len(merged) == 9 and merged.groups == {"a": [0, 1], "b": [4], "light": [6, 7, 8]}
+    assert merged[7].task_id == light[1].task_id and merged.meta["space"] == bank.meta["space"]
+    s = TaskSampler("groups", merged, group_weights={"light": 0.25}, seed=1)
+    assert s.group_names() == ["G0", "a", "b", "light"]
+    assert {t for t, g in (s.draw(p) for p in range(500)) if g == 3} == {6, 7, 8}
+    with pytest.raises(RestorationError, match="'a' appears twice"):
+        TaskBank.merge([("x", bank), ("y", bank)])
+
+
+def test_a_list_of_bank_files_loads_merged(tmp_path, bank):
+    bank.save(tmp_path / "grouped.json")
+    TaskBank.sample(2, seed=1).save(tmp_path / "light.json")
+    merged = TaskBank.load_any([tmp_path / "grouped.json", str(tmp_path / "light.json")])
+    assert list(merged.groups) == ["a", "b", "light"] and len(merged) == 8
+    assert len(TaskBank.load_any(tmp_path / "light.json")) == 2

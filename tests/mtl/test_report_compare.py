@@ -66,6 +66,6 @@ def test_report_model_argument_errors(tmp_path, grouped_bank, capsys):
 
     out = str(tmp_path / "r")
     assert main(["tasks", "report", "--bank", str(grouped_bank), "--out", out, "--model", "x=missing.pth"]) == 2
-    assert "--model x: missing.pth does not exist" in capsys.readouterr().err
+    assert "--model x: model file not found: missing.pth" in capsys.readouterr().err
     assert main(["tasks", "report", "--bank", str(grouped_bank), "--out", out, "--model", "bicubic=a.pth"]) == 2
     assert "taken" in capsys.readouterr().err
