@@ -21,8 +21,8 @@ import time
 import torch
 
 import restoration  # noqa: F401  (import hook before torchvision/basicsr)
-from restoration.mtl.balancing import available_balancers, build_balancer
-from restoration.mtl.balancing_gradient import CLASSES as GRADIENT_CLASSES
+from restoration.balancers.gradient import CLASSES as GRADIENT_CLASSES
+from restoration.balancers.registry import available_balancers, build_balancer
 from restoration.training import Batch, PixelLoss, TrainStep
 
 GRADIENT = {c.TYPE for c in GRADIENT_CLASSES}

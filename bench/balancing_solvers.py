@@ -1,7 +1,7 @@
 """The K×K solvers behind MGDA, CAGrad, Nash-MTL and UPGrad: ours against torchjd's, on the fixed Jacobians of
-tests/mtl/balancing_reference.py (general, dominant key, nearly parallel, rank-deficient, K > d, Pareto-stationary)
-at gradient scales 1e-4, 1, 1e4, scored against the independent references there. Why the balancers use ours for
-MGDA/CAGrad/Nash-MTL and torchjd's UPGrad with a smaller ``reg_eps``.
+tests/balancers/balancing_reference.py (general, dominant key, nearly parallel, rank-deficient, K > d,
+Pareto-stationary) at gradient scales 1e-4, 1, 1e4, scored against the independent references there. Why the balancers
+use ours for MGDA/CAGrad/Nash-MTL and torchjd's UPGrad with a smaller ``reg_eps``.
 
 Columns per solver: ``fail`` = cases that miss the method's own condition (MGDA: distance to the min-norm point
 > 1e-6 of the largest gradient; CAGrad: worst-key value below the reference by > 1e-6 or outside its ball;
@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "mtl"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "balancers"))
 import balancing_reference as ref  # noqa: E402
 
-from restoration.mtl import balancing_solvers as solve  # noqa: E402
+from restoration.balancers import solvers as solve  # noqa: E402
 
 
 def _unit(J: np.ndarray) -> float:

@@ -50,8 +50,8 @@ def _append(path: Path, rec: dict) -> None:
 def _setup(args):
     import torch
 
+    from restoration.competition.data import PatchSource, load_gt, validation_crops
     from restoration.degradations import TaskBank
-    from restoration.mtl.competition_data import PatchSource, load_gt, validation_crops
 
     torch.set_num_threads(1)
     train, val = load_gt(None)
@@ -104,7 +104,7 @@ def _base_model(args, out: Path):
 
 
 def _probe_phase(args, net, name: str, cfg, out: Path, limit: int | None = None) -> dict:
-    from restoration.mtl.competition import run_probe
+    from restoration.competition.probe import run_probe
 
     source, _, bank = _setup(args)
     path = out / f"{name}.jsonl"
@@ -134,8 +134,8 @@ def _long_worker(args_dict: dict, out: str, part: int = 0, parts: int = 1) -> No
     """(b): long single-task fine-tunes and their PSNR-Y gains, one JSONL line per task."""
     from types import SimpleNamespace
 
+    from restoration.competition.scoring import finetune, psnr_y, to_uint8, validation_lq
     from restoration.inference import load_model
-    from restoration.mtl.competition_eval import finetune, psnr_y, to_uint8, validation_lq
 
     args = SimpleNamespace(**args_dict)
     out_p = Path(out)
@@ -162,7 +162,7 @@ def _long_worker(args_dict: dict, out: str, part: int = 0, parts: int = 1) -> No
 def _interleaved_timing(args, net, recipes: dict, out: Path) -> dict:
     """Seconds per task of each recipe, timed back to back on the same ``--timing-tasks`` tasks, so that every
     recipe sees the same machine load (the phases above run minutes apart on a shared machine)."""
-    from restoration.mtl.competition import probe_loop
+    from restoration.competition.probe import probe_loop
 
     path = out / "timing.json"
     if path.exists():
@@ -192,7 +192,7 @@ def _recipe(spec: str) -> tuple[str, dict]:
 def _agreement(ref: dict, other: dict, ratio: float) -> dict:
     from scipy.stats import spearmanr
 
-    from restoration.mtl.competition import select_unsatisfactory
+    from restoration.competition.probe import select_unsatisfactory
 
     common = sorted(set(ref) & set(other))
     a = {i: ref[i]["indicator"] for i in common}
@@ -239,7 +239,7 @@ def main(argv=None) -> int:
     import torch
     from scipy.stats import spearmanr
 
-    from restoration.mtl.competition import ProbeConfig, tuned_share
+    from restoration.competition.probe import ProbeConfig, tuned_share
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

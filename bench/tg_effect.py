@@ -104,11 +104,11 @@ def main(argv=None) -> int:
     import numpy as np
     import torch
 
+    from restoration.competition.grouping import group_tasks
+    from restoration.competition.probe import ProbeConfig, run_probe, select_unsatisfactory
+    from restoration.competition.scoring import psnr_y, to_uint8, validation_lq
     from restoration.degradations import TaskBank
     from restoration.inference import load_model
-    from restoration.mtl.competition import ProbeConfig, run_probe, select_unsatisfactory
-    from restoration.mtl.competition_eval import psnr_y, to_uint8, validation_lq
-    from restoration.mtl.grouping import group_tasks
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ import time
 import torch
 
 import restoration  # noqa: F401  (import hook before torchvision)
-from restoration.mtl.balancing import available_balancers, build_balancer, reduce_losses
+from restoration.balancers.registry import available_balancers, build_balancer, reduce_losses
 from restoration.training import Batch, TrainStep
 
 K, D, PER_TASK = 4, 8, 32
@@ -70,7 +70,7 @@ def main() -> None:
                     help="every gradient method at level: parameters and level: representation")
     args = ap.parse_args()
     if args.rep:
-        from restoration.mtl.balancing_gradient import CLASSES
+        from restoration.balancers.gradient import CLASSES
 
         args.methods = ",".join(["ew"] + [f"{c.TYPE}{lvl}" for c in CLASSES for lvl in ("", ":level=representation")])
     torch.set_num_threads(1)

@@ -66,7 +66,7 @@ def check_optimizer(key: str, optim_opt: Mapping | None, scheduler_opt: Mapping 
 
 def check_balancer(balancing: Any) -> None:
     """Build the balancer once (an unknown ``type`` or a bad argument fails before any work)."""
-    from restoration.mtl.balancing import build_balancer
+    from restoration.balancers.registry import build_balancer
 
     try:
         build_balancer(copy.deepcopy(balancing))

@@ -35,9 +35,9 @@ def test_unknown_name_is_one_error():
 
 def test_every_caller_uses_the_same_function():
     """The inference package and the competition jobs share this function (no second copy with other rules)."""
+    import restoration.competition.grouping_run as grouping_run
+    import restoration.competition.probe_run as probe_run
     import restoration.inference as inference
-    import restoration.mtl.grouping_run as grouping_run
-    import restoration.mtl.probe_run as probe_run
 
     assert inference.resolve_device is resolve_device
     assert probe_run.resolve_device is resolve_device

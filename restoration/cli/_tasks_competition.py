@@ -46,9 +46,9 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def _probe(args: argparse.Namespace) -> int:
-    from restoration.mtl.competition_options import load_task_options
-    from restoration.mtl.competition_store import parse_shard
-    from restoration.mtl.probe_run import run_probe_job
+    from restoration.competition.options import load_task_options
+    from restoration.competition.probe_run import run_probe_job
+    from restoration.competition.store import parse_shard
 
     opt = load_task_options(args.opt, _overrides(args))
     shard = parse_shard(args.shard)
@@ -80,8 +80,8 @@ def _probe(args: argparse.Namespace) -> int:
 
 
 def _group(args: argparse.Namespace) -> int:
-    from restoration.mtl.competition_options import load_task_options
-    from restoration.mtl.grouping_run import run_group_job
+    from restoration.competition.grouping_run import run_group_job
+    from restoration.competition.options import load_task_options
 
     opt = load_task_options(args.opt, _overrides(args))
     bars = []
@@ -112,8 +112,8 @@ def _group(args: argparse.Namespace) -> int:
 
 
 def _agree(args: argparse.Namespace) -> int:
-    from restoration.mtl.agreement import probe_agreement
-    from restoration.mtl.competition_options import load_task_options
+    from restoration.competition.agreement import probe_agreement
+    from restoration.competition.options import load_task_options
 
     res = probe_agreement(load_task_options(args.opt, {}))
     print(f"{res['tasks']} tasks probed by both recipes: Spearman {res['spearman']:.3f}, top-{res['ratio']:.0%} "
@@ -123,9 +123,9 @@ def _agree(args: argparse.Namespace) -> int:
 
 
 def _worst(args: argparse.Namespace) -> int:
+    from restoration.competition.options import load_task_options
+    from restoration.competition.worst import worst_tasks
     from restoration.devices import resolve_device
-    from restoration.mtl.competition_options import load_task_options
-    from restoration.mtl.worst import worst_tasks
 
     opt = load_task_options(args.opt, _overrides(args))
     if args.gt_folder and not Path(args.gt_folder).is_dir():
@@ -140,9 +140,9 @@ def _worst(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     import json
 
+    from restoration.competition.report import REPORT_FILES, write_report
+    from restoration.competition.report_compare import parse_models, warnings
     from restoration.inference.zoo import resolve_model
-    from restoration.mtl.report import REPORT_FILES, write_report
-    from restoration.mtl.report_compare import parse_models, warnings
 
     models = parse_models(args.model)
     files = {}

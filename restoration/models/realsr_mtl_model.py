@@ -93,7 +93,7 @@ class RealSRMTLModel(SRModel):
         self._setup_keys()
 
     def _setup_keys(self) -> None:
-        from restoration.mtl.balancing import num_keys_for
+        from restoration.balancers.registry import num_keys_for
 
         n_tasks = len(self.bank) if self.bank is not None else 0
         n_groups = len(self.group_names) - 1  # the sampler's groups (a groupless bank in mode groups is one)
@@ -104,7 +104,7 @@ class RealSRMTLModel(SRModel):
             self.train_step.num_keys = self.num_keys
 
     def init_training_settings(self) -> None:
-        from restoration.mtl.balancing import build_balancer
+        from restoration.balancers.registry import build_balancer
 
         self.net_g.train()
         train_opt = self.opt["train"]
@@ -197,7 +197,7 @@ class RealSRMTLModel(SRModel):
 
     # ------------------------------------------------------------------ optimisation
     def _keys(self) -> torch.Tensor:
-        from restoration.mtl.balancing import batch_keys
+        from restoration.balancers.registry import batch_keys
 
         return batch_keys(self.task, self.group, self.balancer.over, self.num_bank_tasks)
 
@@ -208,7 +208,7 @@ class RealSRMTLModel(SRModel):
     def optimize_parameters(self, current_iter: int) -> None:
         """One :class:`TrainStep` on the batch ``feed_data`` made, then the log: global means of every loss
         component, per group and per task."""
-        from restoration.mtl.balancing import global_stats
+        from restoration.balancers.registry import global_stats
 
         assert self.train_step is not None, "init_training_settings builds the train step"
         result = self.train_step.step(self.training_batch())
@@ -225,7 +225,7 @@ class RealSRMTLModel(SRModel):
         self.history.append((current_iter, self.log_dict["l_g_total"]))
 
     def _log_keys(self, per_sample: torch.Tensor, info: dict) -> None:
-        from restoration.mtl.balancing import global_stats, reduce_losses
+        from restoration.balancers.registry import global_stats, reduce_losses
 
         g_sum, g_cnt = global_stats(*reduce_losses(per_sample, self.group, self.num_groups))
         for g, name in enumerate(self.group_names):

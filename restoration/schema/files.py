@@ -62,12 +62,12 @@ def check_option_file(path: str | os.PathLike, kind: str | None = None) -> str:
     try:
         check(model_of(kind), data)
         if kind == "tasks":  # the probe blocks: ProbeConfig, with the fast block on top of the probe block
-            from restoration.mtl.competition import ProbeConfig
+            from restoration.competition.probe import ProbeConfig
 
             ProbeConfig.from_opt(data.get("probe"), "probe")
             ProbeConfig.from_opt({**(data.get("probe") or {}), **(data.get("fast") or {})}, "fast")
         if kind == "train" and data["train"].get("balancing") is not None:
-            from restoration.mtl.balancing import build_balancer
+            from restoration.balancers.registry import build_balancer
 
             build_balancer(data["train"]["balancing"])
     except OptionError as exc:

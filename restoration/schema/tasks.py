@@ -1,6 +1,6 @@
 """The schema of the task pipeline's option files (``options/tasks/probe_*.yml``, ``group_*.yml``).
 
-The ``probe:`` and ``fast:`` blocks are :class:`restoration.mtl.competition.ProbeConfig` (a dataclass whose field
+The ``probe:`` and ``fast:`` blocks are :class:`restoration.competition.probe.ProbeConfig` (a dataclass whose field
 types are its schema; it imports torch, so it is checked where the probe is configured and joined in only for the
 JSON-schema export, :func:`task_file_model`). A ``fast:`` block holds any subset of the probe's keys.
 """
@@ -89,7 +89,7 @@ def task_file_model() -> type[TaskFile]:
     """TaskFile with the probe blocks typed (imports torch through ProbeConfig): for the JSON-schema export."""
     from pydantic import create_model
 
-    from restoration.mtl.competition import ProbeConfig
+    from restoration.competition.probe import ProbeConfig
 
     return create_model("TaskFileSchema", __base__=TaskFile, probe=(ProbeConfig | None, None),
                         fast=(dict[Str, Any] | None, Field(default=None, description="any keys of probe")))

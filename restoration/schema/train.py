@@ -181,7 +181,7 @@ class Train(Section):
     distill_opt: Distill | None = None
     balancing: dict[Str, Any] | None = Field(
         default=None,
-        description="{type: NAME, over: groups|tasks, ...}: checked per type by restoration.mtl.balancing")
+        description="{type: NAME, over: groups|tasks, ...}: checked per type by restoration.balancers.registry")
 
 
 class Metric(Section):

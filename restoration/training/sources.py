@@ -16,7 +16,7 @@ from restoration.degradations import DegradationTask, degrade
 from restoration.training.batch import Batch
 
 if TYPE_CHECKING:
-    from restoration.mtl.competition_data import PatchSource
+    from restoration.competition.data import PatchSource
 
 
 class SharedCropSource:

@@ -17,7 +17,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from restoration.mtl.balancing_base import Balancer, MeanBalancer, reduce_losses
+from restoration.balancers.base import Balancer, MeanBalancer, reduce_losses
 from restoration.training.batch import Batch, StepResult
 from restoration.training.losses import PerSampleLoss, PixelLoss
 from restoration.training.optim import Ema, adam

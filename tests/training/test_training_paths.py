@@ -11,12 +11,12 @@ import torch
 import yaml
 
 import restoration  # noqa: F401  (torchvision compat hook before basicsr)
+from restoration.balancers.base import MeanBalancer
+from restoration.balancers.weighting import EW
+from restoration.competition.data import PatchSource, load_gt
+from restoration.competition.probe import ProbeConfig, probe_loop, probe_source, probe_trace, probe_vmap
+from restoration.competition.scoring import finetune, finetune_step
 from restoration.degradations import TaskBank
-from restoration.mtl.balancing_base import MeanBalancer
-from restoration.mtl.balancing_weighting import EW
-from restoration.mtl.competition import ProbeConfig, probe_loop, probe_source, probe_trace, probe_vmap
-from restoration.mtl.competition_data import PatchSource, load_gt
-from restoration.mtl.competition_eval import finetune, finetune_step
 from restoration.training import Batch, Ema, PixelLoss, TrainStep
 from restoration.training.sources import MixedTaskSource
 
@@ -116,7 +116,7 @@ def test_probe_loop_and_vmap_reproduce_the_train_step_losses(base, patches, tune
     loop = probe_trace(base, [bank[0]], patches, cfg)[0]
     batched = probe_trace(base, list(bank), patches, cfg, batched=True)
     # by hand: a copy of the network (the probe's tuned layers), Adam, L1, the probe's task source
-    from restoration.mtl.competition import tuned_names
+    from restoration.competition.probe import tuned_names
 
     step = _hand_built(base, cfg.lr, cfg.betas, EW({"reduction": "sum"}), 1)
     keep = tuned_names(base, tune_last)

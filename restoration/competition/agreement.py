@@ -1,0 +1,57 @@
+"""Does the fast probe rank tasks like the faithful one at this base? (``restoration tasks agree``)
+
+The fast recipe is only worth its savings while it finds the same unsatisfactory tasks as the faithful probe, and
+that depends on the model being probed: re-measure it whenever the base changes. Both probes of one option file
+write into its output folder (``probe/`` and ``probe_fast/``); the faithful one may cover a subset of the bank
+(``--shard 0/8``). Compared on the tasks both have: Spearman's rank correlation of the indicators, the overlap of
+the ``select.ratio`` share of tasks each calls unsatisfactory, and the work per task (forward-equivalents from the
+recipes, and measured seconds).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from restoration.competition.probe import ProbeConfig, select_unsatisfactory
+from restoration.competition.probe_run import probe_dir
+from restoration.competition.store import read_header, read_results
+from restoration.errors import RestorationError
+
+
+def spearman(a: list[float], b: list[float]) -> float:
+    """Spearman's rho (average ranks for ties)."""
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a, b)[0])  # pyright: ignore[reportArgumentType]
+
+
+def probe_agreement(opt: dict) -> dict:
+    """Compare the faithful and fast probe results of one option file; writes ``agreement.json`` beside them."""
+    faithful_dir, fast_dir = probe_dir(opt, False), probe_dir(opt, True)
+    faithful, fast = read_results(faithful_dir), read_results(fast_dir)
+    common = sorted(set(faithful) & set(fast))
+    if len(common) < 3:
+        raise RestorationError(f"{len(common)} task(s) probed by both recipes ({faithful_dir}: {len(faithful)}, "
+                               f"{fast_dir}: {len(fast)}); run both probes first")
+    ratio = float(opt["select"]["ratio"])
+    ind_a = {i: float(faithful[i]["indicator"]) for i in common}
+    ind_b = {i: float(fast[i]["indicator"]) for i in common}
+    top_a, top_b = set(select_unsatisfactory(ind_a, ratio)), set(select_unsatisfactory(ind_b, ratio))
+    cfg_a = ProbeConfig.from_opt((read_header(faithful_dir) or {}).get("config"), "probe")
+    cfg_b = ProbeConfig.from_opt((read_header(fast_dir) or {}).get("config"), "fast")
+    sec_a = float(np.mean([float(faithful[i].get("seconds", 0.0)) for i in common]))
+    sec_b = float(np.mean([float(fast[i].get("seconds", 0.0)) for i in common]))
+    out = {"tasks": len(common), "ratio": ratio,
+           "spearman": spearman([ind_a[i] for i in common], [ind_b[i] for i in common]),
+           "top_overlap": len(top_a & top_b) / max(1, len(top_a)),
+           "work_ratio": cfg_a.cost() / cfg_b.cost(),
+           "seconds_per_task": {"faithful": sec_a, "fast": sec_b},
+           "seconds_ratio": sec_a / sec_b if sec_b > 0 else None,
+           "recipes": {"faithful": {"iters": cfg_a.iters, "window": cfg_a.window},
+                       "fast": {"iters": cfg_b.iters, "window": cfg_b.window}}}
+    path = Path(opt["output"]) / "agreement.json"
+    path.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+    out["file"] = str(path)
+    return out
