@@ -165,8 +165,9 @@ def _report(args: argparse.Namespace) -> int:
 
     if args.resume and inputs[0].is_file() and all(p.is_file() for p in done) and \
             min(p.stat().st_mtime for p in done) >= max(p.stat().st_mtime for p in inputs) and \
-            previous().get("models", {}) == models and previous().get("gt_folder") == args.gt_folder and \
-            previous().get("val_size") == args.val_size and previous().get("tasks_per_group") == args.tasks_per_group:
+            previous().get("models", {}) == models and (not models or (
+                previous().get("gt_folder") == args.gt_folder and previous().get("val_size") == args.val_size
+                and previous().get("tasks_per_group") == args.tasks_per_group)):
         print(f"report in {out} is up to date with {args.bank}")
     else:
         from restoration.devices import resolve_device
