@@ -83,7 +83,9 @@ def _check_dataset(phase: str, d: Mapping, base: Path) -> None:
         _check_file(d["meta_info"], f"{key}.meta_info", base)
     tasks = d.get("tasks") or {}
     if isinstance(tasks, Mapping) and tasks.get("bank"):
-        _check_file(tasks["bank"], f"{key}.tasks.bank", base)
+        banks = tasks["bank"] if isinstance(tasks["bank"], list) else [tasks["bank"]]
+        for k, bank in enumerate(banks):
+            _check_file(bank, f"{key}.tasks.bank" + (f"[{k}]" if len(banks) > 1 else ""), base)
 
 
 def _check_network(key: str, net: Mapping) -> None:

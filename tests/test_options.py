@@ -68,6 +68,19 @@ def test_missing_dataset_folder(tmp_path, folder):
         load(tmp_path, opt)
 
 
+def test_a_list_of_task_banks_is_checked_file_by_file(tmp_path, folder):
+    from restoration.degradations import TaskBank
+
+    TaskBank.sample(2, seed=0).save(tmp_path / "light.json")
+    opt = base_opt(folder)
+    opt["datasets"]["train"]["tasks"] = {"mode": "groups", "bank": [str(tmp_path / "light.json")],
+                                         "group_weights": {"light": 0.2}}
+    assert load(tmp_path, opt)["datasets"]["train"]["tasks"]["bank"] == [str(tmp_path / "light.json")]
+    opt["datasets"]["train"]["tasks"]["bank"].append(str(tmp_path / "grouped.json"))
+    with pytest.raises(OptionError, match=r"datasets\.train\.tasks\.bank\[1\]: file .*grouped\.json does not exist"):
+        load(tmp_path, opt)
+
+
 def test_missing_pretrain_file(tmp_path, folder):
     opt = base_opt(folder)
     opt["path"] = {"pretrain_network_g": "experiments/x/net_g_5.pth"}
