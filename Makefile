@@ -258,6 +258,8 @@ results: testset
 	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_x4plus.yml --resume
 	$(VENV)/bin/restoration tasks worst -opt options/tasks/probe_x4plus.yml --gt-folder datasets/corpus/HR/test \
 		--out docs/results/x4plus_worst
+	$(VENV)/bin/restoration tasks worst -opt options/tasks/probe_compact_x4.yml --gt-folder datasets/corpus/HR/test \
+		--out docs/results/tg/worst
 	@mkdir -p docs/results/tg && cp $(TG_TASKS)/agreement.json docs/results/tg/
 
 # The models of `make results` -> pretrained/ (safetensors, registered in the manifest), the grouped bank ->

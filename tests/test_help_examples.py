@@ -51,6 +51,9 @@ SKIP = {
     "restoration train -opt options/train/tg_realesrnet_x4_paper.yml": "paper-scale training: GPUs",
     "restoration tasks report --bank experiments/tasks/rrdb_paper/bank_grouped.json *":
         "needs the grouped bank of the paper-scale Step B and the Step C model (GPUs)",
+    "restoration tasks agree -opt options/tasks/probe_rrdb_paper.yml": "needs both paper-scale probes (GPUs)",
+    "restoration tasks worst -opt options/tasks/probe_rrdb_paper.yml --out worst/":
+        "needs the paper-scale probe results and RealESRNet's weights (GPUs)",
     "python datasets/download.py --fetch DIV2K_train_HR Flickr2K -o ~/Downloads": "downloads 23 GB (network)",
     "python datasets/photo_corpus.py -o datasets/corpus": "downloads Debian packages with apt-get (network)",
 }  # a key ending in " *" matches every command that starts with the text before it
