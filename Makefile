@@ -200,7 +200,7 @@ save-gan:  ## copy the GAN run's latest training state, both networks, curves an
 # The teacher outputs of options/train/compact_x4_gan_distill.yml, computed once into .cache/distill/ (kept while
 # its inputs are unchanged): realesrgan-x4plus on 2048 24 px LQ patches, 50-110 CPU-minutes (the option file's header).
 distill-cache: data
-	$(PY) -m restoration.data.distill_cache -opt options/train/compact_x4_gan_distill.yml
+	$(PY) -m restoration.data.build_distill_cache -opt options/train/compact_x4_gan_distill.yml
 
 gan-distill: distill-cache
 	$(VENV)/bin/restoration train -opt options/train/compact_x4_gan_distill.yml --auto_resume \

@@ -19,15 +19,9 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "restoration"
 
-# Known cycles still to be removed; an entry must go once its cycle is gone (test_allowed_cycles_still_exist says
-# when). The one today runs through restoration.register() (which imports every model module) and back through
-# functions that call it: restoration.options.validate and the distill-cache command in restoration.data.distill_cache,
-# which a model module (realsrgan_mtl_model) imports lazily. Harmless at run time (register() runs after the package
-# is initialised), but the distill-cache command should move out of the module the model imports.
-ALLOWED_CYCLES: set[frozenset[str]] = {
-    frozenset({"restoration", "restoration.data.distill_cache", "restoration.models",
-               "restoration.models.realsrgan_mtl_model", "restoration.options"}),
-}
+# Known cycles still to be removed (none today); an entry must go once its cycle is gone
+# (test_allowed_cycles_still_exist says when).
+ALLOWED_CYCLES: set[frozenset[str]] = set()
 
 
 def _modules() -> dict[str, tuple[Path, bool]]:

@@ -10,15 +10,13 @@ Everything is stored in one safetensors file (uint8 ``lq``, ``gt``, ``teacher``;
 named by a key: the digest of every input (corpus files and contents, seed, N, patch size, flips, degradation
 space, USM settings, scale, teacher file digest). A cache built from other inputs therefore never matches: training
 finds the file by key, re-checks the key stored inside it, and refuses anything else with one error naming what
-differs. ``python -m restoration.data.distill_cache -opt FILE.yml`` (``make distill-cache``) builds it.
+differs. ``python -m restoration.data.build_distill_cache -opt FILE.yml`` (``make distill-cache``) builds it.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +24,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from restoration.errors import OptionError, RestorationError
+from restoration.errors import RestorationError
 
 FORMAT = "restoration-distill-cache/1"
 TENSORS = ("lq", "gt", "teacher", "task_seed")
@@ -234,47 +232,3 @@ def load_cache(spec: CacheSpec) -> DistillCache:
         what = "; ".join(problems)
         raise RestorationError(f"distillation cache {path} is damaged ({what}); delete it and rebuild")
     return DistillCache(tensors["lq"], tensors["gt"], tensors["teacher"], key, path)
-
-
-# ---------------------------------------------------------------------------------------------- command line
-def main(argv: list[str] | None = None) -> int:
-    """``python -m restoration.data.distill_cache -opt FILE.yml [--force_yml K=V ...] [--device auto]``."""
-    parser = argparse.ArgumentParser(prog="python -m restoration.data.distill_cache",
-                                     description="Build the distillation cache of a training option file.")
-    parser.add_argument("-opt", "--opt", required=True, help="training option file with train.distill_opt")
-    parser.add_argument("--force_yml", nargs="+", default=None, metavar="KEY=VALUE", help="override options")
-    parser.add_argument("--device", default="auto", help="teacher device: auto, cpu, cuda")
-    args = parser.parse_args(argv)
-    try:
-        import restoration
-        from restoration.job_threads import job_threads
-        from restoration.options import load_options
-        from restoration.threads import torch_threads
-
-        restoration.register()
-        opt = load_options(args.opt, args.force_yml)
-        if not (opt.get("train") or {}).get("distill_opt"):
-            raise OptionError(f"{args.opt}: train.distill_opt: missing (nothing to build)")
-        spec = CacheSpec.from_options(opt)
-        threads, why = job_threads(opt.get("num_threads", "auto"))
-        print(f"distillation cache: {spec.num_samples} samples, teacher {spec.teacher}, seed {spec.seed}; "
-              f"torch threads {threads} ({why})", flush=True)
-        every = max(1, spec.num_samples // 20)
-
-        def progress(done: int, total: int, seconds: float) -> None:
-            if done % every == 0 or done == total:
-                eta = seconds / done * (total - done)
-                print(f"  teacher {done}/{total}: {seconds / done:.2f} s per patch, {eta / 60:.1f} min left",
-                      flush=True)
-
-        with torch_threads(threads):
-            path = build_cache(spec, args.device, progress)
-        print(f"distillation cache: {path}")
-        return 0
-    except RestorationError as exc:
-        print(f"distill-cache: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -108,7 +108,7 @@ def test_stale_or_foreign_cache_is_refused_with_one_error(tmp_path, photos, one_
 def test_command_builds_once_and_names_bad_options(tmp_path, photos, capsys, one_torch_thread):
     import yaml
 
-    from restoration.data.distill_cache import main
+    from restoration.data.build_distill_cache import main
 
     opt = options(tmp_path, photos, num_samples=2)
     opt.update(name="distill", model_type="RealSRGANMTLModel", num_gpu=0,
