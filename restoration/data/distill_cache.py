@@ -209,7 +209,7 @@ def load_cache(spec: CacheSpec) -> DistillCache:
         others = sorted(spec.cache_dir.glob("distill_*.safetensors")) if spec.cache_dir.is_dir() else []
         stale = f"; {len(others)} cache(s) there were built from other inputs (stale, not used)" if others else ""
         raise RestorationError(f"distillation cache {path} does not exist{stale}: build it with `make distill-cache` "
-                               f"(python -m restoration.data.distill_cache -opt <this option file>)")
+                               f"(python -m restoration.data.build_distill_cache -opt <this option file>)")
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
