@@ -53,7 +53,8 @@ def group_tasks(bank, tasks_per_group: int, seed: int) -> dict[str, list]:
     return out
 
 
-def _bicubic(lq, size: tuple[int, int]):
+def bicubic_up(lq, size: tuple[int, int]):
+    """The bicubic row of every comparison: LQ upscaled to ``size``, clamped to [0, 1]."""
     import torch.nn.functional as F
 
     return F.interpolate(lq, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
@@ -127,7 +128,7 @@ def compare_models(bank, models: Mapping[str, str], out_dir: str | os.PathLike, 
         rows = []
         for t, task in enumerate(tasks):
             lq = validation_lq(val_gt, task, seed, scale)
-            up = _bicubic(lq, (val_gt.shape[-2], val_gt.shape[-1]))
+            up = bicubic_up(lq, (val_gt.shape[-2], val_gt.shape[-1]))
             bic_u8 = to_uint8(up)
             scores["bicubic"].append(float(np.mean([psnr(a, b, crop_border=4, y_channel=True)
                                                     for a, b in zip(bic_u8, gt_u8)])))

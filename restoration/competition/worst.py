@@ -23,7 +23,7 @@ def worst_tasks(opt: dict, out_dir: str | Path, *, fast: bool = False, num: int 
     from restoration.competition.data import load_folder, load_gt, validation_crops
     from restoration.competition.options import load_or_sample_bank
     from restoration.competition.probe_run import load_base, probe_dir
-    from restoration.competition.report_compare import grid_png
+    from restoration.competition.report_compare import bicubic_up, grid_png
     from restoration.competition.scoring import psnr_y, to_uint8, validation_lq
     from restoration.competition.store import read_results
     from restoration.metrics import psnr
@@ -49,8 +49,7 @@ def worst_tasks(opt: dict, out_dir: str | Path, *, fast: bool = False, num: int 
             raise RestorationError(f"probe results in {pdir} were made for another task bank than "
                                    f"{opt['bank']['path']}")
         lq = validation_lq(gt, task, seed, desc.scale)
-        bic = to_uint8(torch.nn.functional.interpolate(lq, size=gt.shape[-2:], mode="bicubic",
-                                                       align_corners=False).clamp(0, 1))
+        bic = to_uint8(bicubic_up(lq, (gt.shape[-2], gt.shape[-1])))
         bic_db = float(np.mean([psnr(a, b, crop_border=4, y_channel=True) for a, b in zip(bic, gt_u8)]))
         model_db = psnr_y(net, lq, gt_u8, batch=1)
         with torch.no_grad():
