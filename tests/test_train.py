@@ -101,6 +101,29 @@ def test_resume_gives_the_same_next_losses(tmp_path, photos):
     assert rest == straight[3:], (rest, straight)
 
 
+def test_resume_of_a_run_started_from_params_ema_loads_its_own_generator(tmp_path, photos):
+    """``param_key_g: params_ema`` names the entry of the initial weights; a resume must load the run's own
+    generator (``params``), not its moving average, or the losses after the resume change."""
+    from restoration.models.nets import build_net
+
+    folder = make_folder(tmp_path, photos)
+    torch.manual_seed(0)
+    start = build_net(tiny_opt(folder)["network_g"]).state_dict()
+    torch.save({"params": {k: v + 0.01 for k, v in start.items()}, "params_ema": start}, tmp_path / "init.pth")
+    runs = []
+    for name, stop in (("full", None), ("part", 3)):
+        opt = tiny_opt(folder, name=name, total=6)
+        opt["path"] = {"pretrain_network_g": str(tmp_path / "init.pth"), "param_key_g": "params_ema"}
+        path = write_opt(tmp_path, opt, f"{name}.yml")
+        o, r = prepare(str(path), root=tmp_path)
+        ls = losses(train_pipeline(o, r, stop_at=stop))
+        if stop:
+            o, r = prepare(str(path), auto_resume=True, root=tmp_path)
+            ls += losses(train_pipeline(o, r))
+        runs.append(ls)
+    assert runs[0] == runs[1], runs
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
