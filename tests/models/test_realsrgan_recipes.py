@@ -10,6 +10,7 @@ import torch
 import yaml
 
 from restoration.errors import RestorationError
+from restoration.options import read_options
 from restoration.train import prepare, train_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +30,7 @@ def tiny_recipe(tmp_path: Path, photos: dict, recipe: str, name: str, validate: 
 
     lpips_assets.install("vgg")  # VGG16 features (training) and AlexNet (validation) into the tests' LPIPS cache
     lpips_assets.install("alex")
-    opt = yaml.safe_load((ROOT / "options/train" / recipe).read_text())
+    opt = read_options(ROOT / "options/train" / recipe)  # with its _base_ merged in
     torch.manual_seed(5)
     warm = build(TINY_G)
     ema = build(TINY_G)
