@@ -66,3 +66,26 @@ def photos(photo_paths):
         assert img is not None, path
         out[path.stem] = img[:, :, ::-1].copy()
     return out
+
+
+@pytest.fixture(scope="module")
+def frozen_compact():
+    """A tiny SRVGGNetCompact (4 features, 2 convs) with frozen weights: the base model of the probe and
+    group fine-tune tests, which copy it before training."""
+    import torch
+    from basicsr.archs.srvgg_arch import SRVGGNetCompact
+
+    torch.manual_seed(0)
+    net = SRVGGNetCompact(num_feat=4, num_conv=2, upscale=4).eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+@pytest.fixture(scope="module")
+def tiny_patches():
+    """16 px GT patches (40 px before degradation) from the offline training photos, for probe-style tests."""
+    from restoration.competition.data import PatchSource, load_gt
+
+    train, _ = load_gt(None)
+    return PatchSource([im for _, im in train], patch_size=16, degrade_size=40)

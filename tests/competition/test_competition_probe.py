@@ -8,7 +8,6 @@ import restoration  # noqa: F401
 
 torch = pytest.importorskip("torch")
 
-from restoration.competition.data import PatchSource, load_gt  # noqa: E402
 from restoration.competition.probe import (  # noqa: E402
     ProbeConfig,
     choose_execution,
@@ -25,17 +24,8 @@ from restoration.errors import OptionError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    from basicsr.archs.srvgg_arch import SRVGGNetCompact
-
-    torch.manual_seed(0)
-    net = SRVGGNetCompact(num_feat=4, num_conv=2, upscale=4).eval()
-    for p in net.parameters():
-        p.requires_grad_(False)
-    train, _ = load_gt(None)
-    source = PatchSource([im for _, im in train], patch_size=16, degrade_size=40)
-    bank = TaskBank.sample(4, seed=3, space={"kernel_range": [7, 9]})
-    return net, source, bank
+def tiny(frozen_compact, tiny_patches):
+    return frozen_compact, tiny_patches, TaskBank.sample(4, seed=3, space={"kernel_range": [7, 9]})
 
 
 def _cfg(**kw):

@@ -13,7 +13,6 @@ import yaml
 import restoration  # noqa: F401  (torchvision compat hook before basicsr)
 from restoration.balancers.base import MeanBalancer
 from restoration.balancers.weighting import EW
-from restoration.competition.data import PatchSource, load_gt
 from restoration.competition.probe import ProbeConfig, probe_loop, probe_source, probe_trace, probe_vmap
 from restoration.competition.scoring import finetune, finetune_step
 from restoration.degradations import TaskBank
@@ -28,21 +27,13 @@ NET = {"type": "SRVGGNetCompact", "num_in_ch": 3, "num_out_ch": 3, "num_feat": 4
 
 
 @pytest.fixture(scope="module")
-def patches():
-    torch.manual_seed(0)
-    train, _ = load_gt(None)
-    return PatchSource([im for _, im in train], patch_size=16, degrade_size=40)
+def patches(tiny_patches):
+    return tiny_patches
 
 
 @pytest.fixture(scope="module")
-def base():
-    from basicsr.archs.srvgg_arch import SRVGGNetCompact
-
-    torch.manual_seed(0)
-    net = SRVGGNetCompact(num_feat=4, num_conv=2, upscale=4).eval()
-    for p in net.parameters():
-        p.requires_grad_(False)
-    return net
+def base(frozen_compact):
+    return frozen_compact
 
 
 def _hand_built(base: torch.nn.Module, lr: float, betas, balancer, num_keys: int) -> TrainStep:
