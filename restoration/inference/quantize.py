@@ -1,7 +1,8 @@
 """Opt-in int8 inference on the CPU: PT2E static quantization for x86, compiled by inductor.
 
 The network is exported (``torch.export``) for one window shape, annotated by torchao's
-``X86InductorQuantizer`` (per-channel symmetric int8 weights, per-tensor affine uint8 activations), calibrated on
+``X86InductorQuantizer`` (per-channel symmetric int8 weights, per-tensor affine uint8 activations; the first and
+last convolutions stay float32, see :func:`float_ends`), calibrated on
 a few photos and compiled with weight freezing, so oneDNN's int8 convolutions run with prepacked weights. Activation
 ranges come from the calibration photos, so int8 output differs from float32 output (a fraction of a dB of PSNR;
 ``bench/inference.py`` measures it); float32 stays the default.
@@ -84,6 +85,16 @@ def _pad_to(img: np.ndarray, h: int, w: int) -> np.ndarray:
     return np.pad(img, ((0, ph), (0, pw), (0, 0)), mode=mode)
 
 
+def float_ends(net) -> list[str]:
+    """Names of the first and last convolutions, which stay float32: the first sees the raw image (its 3 input
+    channels make it a small share of the work) and the last writes the output (its int8 steps show as banding),
+    so keeping both costs little time and most of int8's PSNR loss."""
+    import torch
+
+    convs = [name for name, m in net.named_modules() if isinstance(m, torch.nn.Conv2d)]
+    return sorted({convs[0], convs[-1]}) if convs else []
+
+
 def quantize_int8(net, in_channels: int, size: int, images: list[np.ndarray] | None = None,
                   multiple: int = 1) -> Callable:
     """An int8 version of ``net`` (a float32 CPU module) for ``size`` x ``size`` windows, calibrated on ``images``
@@ -104,6 +115,8 @@ def quantize_int8(net, in_channels: int, size: int, images: list[np.ndarray] | N
         graph = export(net.eval(), (example,)).module()
         quantizer = quantizer_cls()
         quantizer.set_global(default_config())
+        for name in float_ends(net):
+            quantizer.set_module_name_qconfig(name, None)
         prepared = prepare_pt2e(graph, quantizer)
         for batch in batches:
             prepared(batch)
@@ -127,4 +140,4 @@ def quantize_int8(net, in_channels: int, size: int, images: list[np.ndarray] | N
     return run
 
 
-__all__ = ["INT8_TILE", "calibration_batches", "default_calibration_images", "quantize_int8"]
+__all__ = ["INT8_TILE", "calibration_batches", "default_calibration_images", "float_ends", "quantize_int8"]
