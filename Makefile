@@ -237,12 +237,13 @@ results-models: testset
 
 # ---------------------------------------------------------------------------------------------- the TGSR result
 # From the shipped compact-x4-baseline: Step A on 512 tasks with both recipes and their agreement, Step B from the
-# faithful probe, then four runs of the same length and learning rate: the control (compact-x4-baseline-cont: the
-# baseline's own recipe), TG (group-uniform sampling) and TG with FAMO / UW over the groups; then every model and
+# faithful probe, then five runs of the same length and learning rate: the control (compact-x4-baseline-cont: the
+# baseline's own recipe), TG (group-uniform sampling), TG with FAMO / UW over the groups and TG with G0 keeping
+# 60% of the samples; then every model and
 # realesrgan-x4plus against bicubic per group on the held-out test photos (docs/results/tg/), and which tasks
 # realesrgan-x4plus serves worst (docs/results/x4plus_worst/). Hours of CPU; every step resumes or skips what is done.
 TG_TASKS := experiments/tasks/compact_x4
-TG_RUNS := compact_x4_baseline_cont compact_x4_tg compact_x4_tg_famo compact_x4_tg_uw
+TG_RUNS := compact_x4_baseline_cont compact_x4_tg compact_x4_tg_famo compact_x4_tg_uw compact_x4_tg_g0share
 .PHONY: results export-results
 results: testset
 	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4.yml --fast --resume
