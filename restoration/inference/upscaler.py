@@ -245,7 +245,7 @@ class Upscaler:
         if c == in_ch:
             tile = state["tile"]
             out, used = upscale_tiled(self.runner, planes, self.scale, tile, self.tile_pad, self.device,
-                                      self.dtype, report, self.descriptor.input_multiple)
+                                      self.dtype, report, self.descriptor.input_multiple, fixed_window=self.int8)
             if tile == 0 and used or 0 < used < tile:  # shrunk after running out of memory
                 log.warning("using tile %d for the rest of this image", used)
                 state["tile"] = used

@@ -212,8 +212,8 @@ class _OutOfMemoryAbove:
 
 
 def test_out_of_memory_fallback_does_not_change_the_shared_upscaler(model_file, rgb, caplog):
-    rgb = np.tile(rgb, (2, 2, 1))  # 46 x 62: whole image over budget, 31 px tiles (35 px windows) under
-    up = Upscaler(model_file, device="cpu", tile=0, tile_pad=2)
+    rgb = np.tile(rgb, (2, 2, 1))  # 46 x 62: the whole image and 31 px tiles over budget, 15 px tiles under
+    up = Upscaler(model_file, device="cpu", tile=0, tile_pad=8)
     whole = up.upscale(rgb)
     up.runner = oom = _OutOfMemoryAbove(up.net, budget=40 * 40)
     with caplog.at_level(logging.WARNING, logger="restoration.inference"):
