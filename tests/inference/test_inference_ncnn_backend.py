@@ -1,0 +1,59 @@
+"""The ncnn backend: the graph written for an SRVGGNetCompact reads back to the same weights, runs within 1/255 of
+torch through the Upscaler's tiling, and anything it cannot run is refused in one line."""
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+from tiny_models import TINY, build_net
+
+from restoration.cli import main
+from restoration.errors import RestorationError
+from restoration.inference import Upscaler
+from restoration.inference.ncnn import convert
+from restoration.inference.ncnn_backend import compact_graph
+
+needs_ncnn = pytest.mark.skipif(importlib.util.find_spec("ncnn") is None,
+                                reason="the ncnn package is not installed (make assets)")
+
+
+@pytest.mark.parametrize("act", ["prelu", "relu", "leakyrelu"])
+def test_written_graph_reads_back_to_the_same_network(act):
+    net, desc = build_net("SRVGGNetCompact", **{**TINY["SRVGGNetCompact"], "act_type": act})
+    model = convert(*compact_graph(net))
+    assert (model.arch, model.arch_kwargs["act_type"], model.arch_kwargs["num_conv"]) == ("SRVGGNetCompact", act, 2)
+    state = net.state_dict()
+    assert set(model.state) == set(state)
+    assert all(torch.equal(model.state[k], state[k]) for k in state)
+
+
+@needs_ncnn
+def test_ncnn_backend_matches_torch_within_one_level(models_dir, rgb):
+    img = np.tile(rgb, (2, 2, 1))  # 46 x 62 in tiles of 16: border and inner windows
+    ref = Upscaler("tiny-x4", device="cpu", tile=16, models_dir=models_dir).upscale(img)
+    up = Upscaler("tiny-x4", device="cpu", tile=16, models_dir=models_dir, backend="ncnn", threads=1)
+    out = up.upscale(img)
+    assert "ncnn" in repr(up) and out.shape == ref.shape == (184, 248, 3)
+    assert np.abs(out.astype(int) - ref).max() <= 1
+    assert np.abs(up.upscale(img, tile=0).astype(int) - ref).max() <= 1  # the whole image in one window
+
+
+@needs_ncnn
+def test_cli_backend_flag(models_dir, rgb, tmp_path, monkeypatch, capsys):
+    from restoration.inference.io import write_image
+
+    monkeypatch.setenv("RESTORATION_MODELS_DIR", str(models_dir))
+    src = write_image(tmp_path / "a.png", rgb)
+    assert main(["upscale", "-i", str(src), "-o", str(tmp_path / "o.png"), "--backend", "ncnn", "-q"]) == 0
+    assert "with ncnn" in capsys.readouterr().out and (tmp_path / "o.png").is_file()
+
+
+def test_what_ncnn_cannot_run_is_refused_in_one_line(models_dir):
+    with pytest.raises(RestorationError, match="backend must be one of torch, ncnn"):
+        Upscaler("tiny-x4", device="cpu", models_dir=models_dir, backend="onnx")
+    if importlib.util.find_spec("ncnn") is None:
+        return
+    with pytest.raises(RestorationError, match="runs SRVGGNetCompact models; this one is MSRResNet"):
+        Upscaler("tiny-x2", device="cpu", models_dir=models_dir, backend="ncnn")
