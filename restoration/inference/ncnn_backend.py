@@ -1,10 +1,10 @@
-"""ncnn as a CPU backend of :class:`restoration.inference.Upscaler` for SRVGGNetCompact models.
+"""ncnn as a CPU backend of :class:`restoration.inference.Upscaler` for SRVGGNetCompact and RRDBNet x4 models.
 
 PyTorch runs 3x3 convolutions on the CPU through oneDNN's direct kernels, as Real-ESRGAN's own inference does;
 ncnn (the runtime of realesrgan-ncnn-vulkan, installed by ``make assets``) uses Winograd and packed kernels that do
 fewer multiplications, about twice the throughput on this project's benchmark machine (``docs/BENCHMARKS.md``).
-The network is written as an ncnn graph in float32, in the layout of Real-ESRGAN's released animevideov3 graph
-(which :mod:`restoration.inference.ncnn` reads back to the same state dict), and run window by window by the
+The network is written as an ncnn graph in float32, in the layout of Real-ESRGAN's released graphs (which
+:mod:`restoration.inference.ncnn` reads back to the same state dict), and run window by window by the
 Upscaler's tiling, in float32 (fp16/bf16 storage and arithmetic off): outputs stay within 1/255 of torch's.
 """
 from __future__ import annotations
@@ -19,11 +19,53 @@ import numpy as np
 from restoration.errors import RestorationError
 from restoration.inference.ncnn_format import FP32_TAG, MAGIC
 
-ARCHS = ("SRVGGNetCompact",)
+ARCHS = ("SRVGGNetCompact", "RRDBNet")
 
 
 def _f32(t) -> bytes:
     return np.ascontiguousarray(t.detach().cpu().float().numpy(), dtype="<f4").tobytes()
+
+
+class _Graph:
+    """An ncnn graph being written: layers in order, their weights, and a Split wherever a blob feeds several
+    layers (ncnn's rule)."""
+
+    def __init__(self) -> None:
+        self.layers: list[tuple[str, str, list[str], list[str], str]] = [("Input", "input", [], ["data"], "")]
+        self.weights = bytearray()
+
+    def add(self, kind: str, inputs: list[str], params: str = "", out: str | None = None) -> str:
+        name = f"{kind.lower()}{len(self.layers)}"
+        blob = out or f"b{len(self.layers)}"
+        self.layers.append((kind, name, list(inputs), [blob], params))
+        return blob
+
+    def conv(self, blob: str, conv, leaky: float | None = None, out: str | None = None) -> str:
+        cout, cin, kh, kw = conv.weight.shape
+        if kh != kw or conv.padding != (kh // 2, kw // 2) or conv.stride != (1, 1) or conv.bias is None:
+            raise RestorationError("ncnn backend: a convolution is not a square 'same' convolution with bias")
+        act = "" if leaky is None else f" 9=2 -23310=1,{leaky:e}"  # leaky ReLU fused into the convolution
+        self.weights += struct.pack("<I", FP32_TAG) + _f32(conv.weight) + _f32(conv.bias)
+        return self.add("Convolution", [blob], f"0={cout} 1={kw} 4={kw // 2} 5=1 6={cout * cin * kh * kw}{act}", out)
+
+    def text(self) -> str:
+        uses: dict[str, int] = {}
+        for _, _, inputs, _, _ in self.layers:
+            for b in inputs:
+                uses[b] = uses.get(b, 0) + 1
+        lines, taken = [], dict.fromkeys(uses, 0)
+        for kind, name, inputs, outputs, params in self.layers:
+            renamed = []
+            for b in inputs:  # the k-th consumer of a shared blob reads the k-th output of its Split
+                renamed.append(f"{b}_s{taken[b]}" if uses[b] > 1 else b)
+                taken[b] += 1
+            lines.append(" ".join([kind, name, str(len(inputs)), str(len(outputs)), *renamed, *outputs, params]))
+            for b in outputs:
+                if uses.get(b, 0) > 1:
+                    splits = [f"{b}_s{k}" for k in range(uses[b])]
+                    lines.append(" ".join(["Split", f"split_{b}", "1", str(len(splits)), b, *splits]))
+        blobs = {b for ln in lines for b in ln.split()[4:4 + sum(map(int, ln.split()[2:4]))]}
+        return "\n".join([str(MAGIC), f"{len(lines)} {len(blobs)}", *(ln.rstrip() for ln in lines)]) + "\n"
 
 
 def compact_graph(net) -> tuple[str, bytes]:
@@ -34,35 +76,54 @@ def compact_graph(net) -> tuple[str, bytes]:
     acts = [m for m in net.body if not isinstance(m, torch.nn.Conv2d)]
     if not convs or len(acts) != len(convs) - 1:
         raise RestorationError("ncnn backend: not an SRVGGNetCompact body (convolution, activation, ..., convolution)")
-    lines: list[str] = ["Input data 0 1 data", "Split split_data 1 2 data data_up data_net"]
-    weights = bytearray()
-    blob = "data_net"
+    g = _Graph()
+    blob = "data"
     for i, conv in enumerate(convs):
-        out = f"conv{i}"
-        cout, cin, kh, kw = conv.weight.shape
-        if kh != kw or conv.padding != (kh // 2, kw // 2) or conv.stride != (1, 1) or conv.bias is None:
-            raise RestorationError(f"ncnn backend: convolution {i} is not a square 'same' convolution with bias")
-        lines.append(f"Convolution conv{i} 1 1 {blob} {out} 0={cout} 1={kw} 4={kw // 2} 5=1 6={cout * cin * kh * kw}")
-        weights += struct.pack("<I", FP32_TAG) + _f32(conv.weight) + _f32(conv.bias)
-        blob = out
+        blob = g.conv(blob, conv)
         if i < len(acts):
-            act, out = acts[i], f"act{i}"
+            act = acts[i]
             if isinstance(act, torch.nn.PReLU):
-                lines.append(f"PReLU prelu{i} 1 1 {blob} {out} 0={act.weight.numel()}")
-                weights += _f32(act.weight)
+                blob = g.add("PReLU", [blob], f"0={act.weight.numel()}")
+                g.weights += _f32(act.weight)
             elif isinstance(act, torch.nn.LeakyReLU):
-                lines.append(f"ReLU relu{i} 1 1 {blob} {out} 0={act.negative_slope:e}")
+                blob = g.add("ReLU", [blob], f"0={act.negative_slope:e}")
             elif isinstance(act, torch.nn.ReLU):
-                lines.append(f"ReLU relu{i} 1 1 {blob} {out}")
+                blob = g.add("ReLU", [blob])
             else:
                 raise RestorationError(f"ncnn backend: activation {type(act).__name__} is not supported")
-            blob = out
     up = int(net.upscale)
-    lines += [f"PixelShuffle shuffle 1 1 {blob} shuffled 0={up}",
-              f"Interp upsample 1 1 data_up base 0=1 1={float(up):e} 2={float(up):e}",
-              "BinaryOp add 2 1 shuffled base output 0=0"]
-    blobs = {b for ln in lines for b in ln.split()[4:4 + sum(map(int, ln.split()[2:4]))]}
-    return "\n".join([str(MAGIC), f"{len(lines)} {len(blobs)}", *lines]) + "\n", bytes(weights)
+    shuffled = g.add("PixelShuffle", [blob], f"0={up}")
+    base = g.add("Interp", ["data"], f"0=1 1={float(up):e} 2={float(up):e}")
+    g.add("BinaryOp", [shuffled, base], "0=0", out="output")
+    return g.text(), bytes(g.weights)
+
+
+def rrdb_graph(net) -> tuple[str, bytes]:
+    """(``.param`` text, ``.bin`` bytes) of a BasicSR ``RRDBNet`` at x4 (Real-ESRGAN x4plus and its kin), in the
+    layout of the released x4plus graph: leaky ReLUs fused into their convolutions, residual scalings in Eltwise."""
+    if int(net.scale) != 4:
+        raise RestorationError(f"ncnn backend: RRDBNet x{net.scale} (pixel-unshuffled input) is not supported; x4 is")
+    g = _Graph()
+    feat = g.conv("data", net.conv_first)
+    h = feat
+    for rrdb in net.body:
+        rrdb_in = h
+        for rdb in (rrdb.rdb1, rrdb.rdb2, rrdb.rdb3):
+            xs = [h]
+            for conv in (rdb.conv1, rdb.conv2, rdb.conv3, rdb.conv4):
+                cat = xs[0] if len(xs) == 1 else g.add("Concat", xs, "0=0")
+                xs.append(g.conv(cat, conv, leaky=0.2))
+            x5 = g.conv(g.add("Concat", xs, "0=0"), rdb.conv5)
+            h = g.add("Eltwise", [x5, xs[0]], "0=1 -23301=2,2.000000e-01,1.000000e+00")  # x5 * 0.2 + x
+        h = g.add("Eltwise", [h, rrdb_in], "0=1 -23301=2,2.000000e-01,1.000000e+00")
+    feat = g.add("BinaryOp", [feat, g.conv(h, net.conv_body)], "0=0")
+    for conv in (net.conv_up1, net.conv_up2):
+        feat = g.conv(g.add("Interp", [feat], "0=1 1=2.000000e+00 2=2.000000e+00"), conv, leaky=0.2)
+    g.conv(g.conv(feat, net.conv_hr, leaky=0.2), net.conv_last, out="output")
+    return g.text(), bytes(g.weights)
+
+
+WRITERS = {"SRVGGNetCompact": compact_graph, "RRDBNet": rrdb_graph}
 
 
 class NcnnRunner:
@@ -77,7 +138,7 @@ class NcnnRunner:
                                    "`pip install ncnn`)") from None
         if arch not in ARCHS:
             raise RestorationError(f"the ncnn backend runs {', '.join(ARCHS)} models; this one is {arch}")
-        param, weights = compact_graph(net)
+        param, weights = WRITERS[arch](net)
         self.net = ncnn.Net()
         opt = self.net.opt
         opt.use_vulkan_compute = False
@@ -104,4 +165,4 @@ class NcnnRunner:
         return torch.from_numpy(np.array(out))[None].to(x.device)
 
 
-__all__ = ["ARCHS", "NcnnRunner", "compact_graph"]
+__all__ = ["ARCHS", "NcnnRunner", "compact_graph", "rrdb_graph"]

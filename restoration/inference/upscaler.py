@@ -129,8 +129,9 @@ class Upscaler:
     leave idle, see :mod:`restoration.job_threads`): more threads than idle cores slows every convolution.
     ``int8``: CPU only, opt-in: the network quantized to int8 (PT2E, calibrated on ``calibration`` photos, default
     the offline photos) and compiled; tiles of ``INT8_TILE`` px unless ``tile`` is given (one shape, one compile).
-    ``backend``: "torch", or "ncnn" (CPU, SRVGGNetCompact models, float32: the network written as an ncnn graph and
-    run by ncnn's Winograd convolutions, about twice torch's CPU throughput, outputs within 1/255 of torch's).
+    ``backend``: "torch", or "ncnn" (CPU, float32, SRVGGNetCompact and RRDBNet x4 models: the network written as an
+    ncnn graph and run by ncnn's Winograd/packed convolutions, 1.4-2.4x torch's CPU throughput here, outputs
+    within 1/255 of torch's).
 
     An ``Upscaler`` is shared state (a loaded network): ``upscale`` never changes it, so one instance can serve
     concurrent callers; a per-call ``tile`` and an out-of-memory fallback apply to that call only.

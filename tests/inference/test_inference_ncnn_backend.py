@@ -1,5 +1,5 @@
-"""The ncnn backend: the graph written for an SRVGGNetCompact reads back to the same weights, runs within 1/255 of
-torch through the Upscaler's tiling, and anything it cannot run is refused in one line."""
+"""The ncnn backend: the graphs written for SRVGGNetCompact and RRDBNet read back to the same weights and run within
+1/255 of torch (through the Upscaler's tiling too); anything it cannot run is refused in one line."""
 from __future__ import annotations
 
 import importlib.util
@@ -13,7 +13,7 @@ from restoration.cli import main
 from restoration.errors import RestorationError
 from restoration.inference import Upscaler
 from restoration.inference.ncnn import convert
-from restoration.inference.ncnn_backend import compact_graph
+from restoration.inference.ncnn_backend import NcnnRunner, compact_graph, rrdb_graph
 
 needs_ncnn = pytest.mark.skipif(importlib.util.find_spec("ncnn") is None,
                                 reason="the ncnn package is not installed (make assets)")
@@ -27,6 +27,26 @@ def test_written_graph_reads_back_to_the_same_network(act):
     state = net.state_dict()
     assert set(model.state) == set(state)
     assert all(torch.equal(model.state[k], state[k]) for k in state)
+
+
+def test_written_rrdb_graph_reads_back_to_the_same_network():
+    net, _ = build_net("RRDBNet", **{**TINY["RRDBNet"], "num_block": 2})
+    model = convert(*rrdb_graph(net))
+    assert (model.arch, model.arch_kwargs["num_block"], model.arch_kwargs["scale"]) == ("RRDBNet", 2, 4)
+    state = net.state_dict()
+    assert set(model.state) == set(state) and all(torch.equal(model.state[k], state[k]) for k in state)
+    x2, _ = build_net("RRDBNet", **{**TINY["RRDBNet"], "scale": 2})
+    with pytest.raises(RestorationError, match="RRDBNet x2 .* is not supported"):
+        rrdb_graph(x2)
+
+
+@needs_ncnn
+@pytest.mark.parametrize("arch", ["SRVGGNetCompact", "RRDBNet"])
+def test_runner_computes_what_torch_computes(arch):
+    net, _ = build_net(arch, init="default", **TINY[arch])
+    x = torch.rand(1, 3, 20, 24, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        assert (net(x) - NcnnRunner(net, arch, threads=1)(x)).abs().max() < 1e-4
 
 
 @needs_ncnn
@@ -55,5 +75,5 @@ def test_what_ncnn_cannot_run_is_refused_in_one_line(models_dir):
         Upscaler("tiny-x4", device="cpu", models_dir=models_dir, backend="onnx")
     if importlib.util.find_spec("ncnn") is None:
         return
-    with pytest.raises(RestorationError, match="runs SRVGGNetCompact models; this one is MSRResNet"):
+    with pytest.raises(RestorationError, match="runs SRVGGNetCompact, RRDBNet models; this one is MSRResNet"):
         Upscaler("tiny-x2", device="cpu", models_dir=models_dir, backend="ncnn")
