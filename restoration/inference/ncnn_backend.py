@@ -139,7 +139,7 @@ class NcnnRunner:
         if arch not in ARCHS:
             raise RestorationError(f"the ncnn backend runs {', '.join(ARCHS)} models; this one is {arch}")
         param, weights = WRITERS[arch](net)
-        self.net = ncnn.Net()
+        self.net = ncnn.Net()  # pyright: ignore[reportAttributeAccessIssue]  # a compiled module without stubs
         opt = self.net.opt
         opt.use_vulkan_compute = False
         opt.num_threads = max(1, int(threads))
@@ -151,7 +151,7 @@ class NcnnRunner:
             (Path(tmp) / "m.bin").write_bytes(weights)
             if self.net.load_param(str(Path(tmp) / "m.param")) or self.net.load_model(str(Path(tmp) / "m.bin")):
                 raise RestorationError("ncnn could not load the graph written for this model")
-        self._mat = ncnn.Mat
+        self._mat = ncnn.Mat  # pyright: ignore[reportAttributeAccessIssue]
 
     def __call__(self, x):
         import torch
