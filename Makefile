@@ -249,6 +249,9 @@ results: testset
 	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4.yml --fast --resume
 	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4.yml --resume
 	$(VENV)/bin/restoration tasks agree -opt options/tasks/probe_compact_x4.yml
+	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_reseed.yml --shard 0/8 --resume
+	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_reseed.yml --fast --shard 0/8 --resume
+	$(VENV)/bin/restoration tasks agree -opt options/tasks/probe_compact_x4_reseed.yml
 	$(VENV)/bin/restoration tasks group -opt options/tasks/group_compact_x4.yml --resume
 	@for run in $(TG_RUNS); do test -f experiments/$$run/models/net_g_latest.pth || \
 		$(VENV)/bin/restoration train -opt options/train/$$run.yml --auto_resume || exit 1; done
@@ -261,7 +264,8 @@ results: testset
 		--out docs/results/x4plus_worst
 	$(VENV)/bin/restoration tasks worst -opt options/tasks/probe_compact_x4.yml --gt-folder datasets/corpus/HR/test \
 		--out docs/results/tg/worst
-	@mkdir -p docs/results/tg && cp $(TG_TASKS)/agreement.json docs/results/tg/
+	@mkdir -p docs/results/tg && cp $(TG_TASKS)/agreement.json docs/results/tg/ && \
+		cp experiments/tasks/compact_x4_reseed/agreement.json docs/results/tg/agreement_reseed.json
 
 # The models of `make results` -> pretrained/ (safetensors, registered in the manifest), the grouped bank ->
 # pretrained/tasks/.
