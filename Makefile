@@ -197,6 +197,27 @@ save-gan:  ## copy the GAN run's latest training state, both networks, curves an
 	cp $(GAN_DIR)/options_resolved.yml $(GAN_SAVE)/ 2>/dev/null; cp $(GAN_DIR)/curves.png $(GAN_SAVE)/ 2>/dev/null; \
 	cat $(GAN_DIR)/train_*.log > $(GAN_SAVE)/train.log; echo "saved iteration $$n in $(GAN_SAVE)/"
 
+# compact-x4-gan: the GAN run's EMA weights at iteration ITER (default: the latest) -> pretrained/, registered in the
+# zoo (not as the default: it is the sharper model, compact-x4-baseline the faithful one). GAN_RUN=experiments/NAME
+# exports another run of the recipe (e.g. the distillation variant).
+GAN_RUN ?= $(GAN_DIR)
+.PHONY: export-gan results-gan
+export-gan: setup
+	@n=$${ITER:-$$(ls $(GAN_RUN)/models 2>/dev/null | sed -n 's/^net_g_\([0-9]*\)\.pth$$/\1/p' | sort -n | tail -1)}; \
+	test -f $(GAN_RUN)/models/net_g_$$n.pth || { echo "no weights in $(GAN_RUN)/models: run make gan first"; exit 2; }; \
+	$(VENV)/bin/restoration export --checkpoint $(GAN_RUN)/models/net_g_$$n.pth --opt options/train/compact_x4_gan.yml \
+		--out pretrained/compact-x4-gan.safetensors --name compact-x4-gan --overwrite --register \
+		--description "SRVGGNetCompact x4 (64 feat, 16 conv, PReLU), GAN-trained: sharper textures than compact-x4-baseline, may invent detail" \
+		--trained-on "$(GAN_RUN) (options/train/compact_x4_gan*.yml), iteration $$n (EMA): compact-x4-baseline fine-tuned with L1 + VGG16 perceptual + U-Net GAN on the photo corpus"
+
+# docs/results/gan/: the GAN model against the faithful default and realesrgan-x4plus on the held-out test set, with
+# the crop grid and the 8 heaviest degraded inputs (heaviest.md/.png: where each model invents structure).
+# GAN_MODELS="a b" chooses the models (zoo names or weight files).
+GAN_MODELS ?= compact-x4-baseline compact-x4-gan realesrgan-x4plus
+results-gan: testset
+	$(VENV)/bin/restoration evaluate --model $(GAN_MODELS) --testset $(TESTSET) --lpips alex vgg --grid 3 --heaviest 8 \
+		-q --overwrite -o docs/results/gan
+
 # The teacher outputs of options/train/compact_x4_gan_distill.yml, computed once into .cache/distill/ (kept while
 # its inputs are unchanged): realesrgan-x4plus on 2048 24 px LQ patches, 50-110 CPU-minutes (the option file's header).
 distill-cache: data

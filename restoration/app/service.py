@@ -162,7 +162,7 @@ class ModelCache:
 def _new_upscaler(choice: ModelChoice, device: str, models_dir: str | None):
     from restoration.inference import Upscaler
 
-    return Upscaler(choice.source, device=device, models_dir=models_dir)
+    return Upscaler(choice.source, device=device, models_dir=models_dir, backend="auto")
 
 
 def sample_images(config: DemoConfig) -> list[str]:

@@ -41,6 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grid", type=int, default=0, metavar="N",
                    help="also write grid.png: a textured crop of N images per group, LQ | bicubic | models | GT "
                         "(implies --save-images)")
+    p.add_argument("--heaviest", type=int, default=0, metavar="K",
+                   help="also write heaviest.md and heaviest.png: the K degraded inputs with the lowest bicubic "
+                        "PSNR-Y, per model and as a crop grid (where a model invents structure; implies --save-images)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the results of an earlier run in the output folder")
     p.add_argument("--no-baseline", action="store_true", help="skip the bicubic baseline rows")
@@ -79,7 +82,7 @@ def _merge(args: argparse.Namespace) -> dict[str, Any]:
              "lpips": args.lpips, "crop_border": args.crop_border, "device": args.device, "tile": args.tile,
              "max_images": args.max_images, "output": args.output}
     opts.update({k: v for k, v in flags.items() if v is not None})
-    if args.save_images or args.grid:
+    if args.save_images or args.grid or args.heaviest:
         opts["save_images"] = True
     if args.no_baseline:
         opts["baseline"] = False
@@ -148,4 +151,9 @@ def run(args: argparse.Namespace) -> int:
         from restoration.evaluation.grid import crop_grid
 
         print(f"written: {crop_grid(result, out / 'images', out / 'grid.png', per_group=args.grid)}")
+    if args.heaviest:
+        from restoration.evaluation.heaviest import write_heaviest
+
+        md, png = write_heaviest(result, out / "images", out, args.heaviest)
+        print(f"written: {md}, {png.name}")
     return 0

@@ -82,10 +82,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="CPU only: int8 network (calibrated on bundled photos, compiled once, tens of seconds; "
                         "about 1.5x float32 on Compact models, within 0.1 dB of it; no gain on RRDBNet; needs the "
                         "[int8] extra); tiles of 128 px by default")
-    p.add_argument("--backend", choices=("torch", "ncnn"), default="torch",
+    p.add_argument("--backend", choices=("auto", "torch", "ncnn"), default="auto",
                    help="CPU float32 runtime: torch, or ncnn for SRVGGNetCompact and RRDBNet x4 models (about 2x "
-                        "faster, outputs within 1/255; RRDBNet needs 1.6-3 GB of memory with it; needs the ncnn "
-                        "package, which `make assets` installs)")
+                        "faster, outputs within 1/255; RRDBNet needs about twice torch's memory with it; needs the "
+                        "ncnn package, which `make assets` installs); auto (default): ncnn for SRVGGNetCompact "
+                        "models on the CPU when ncnn is installed, else torch")
     p.add_argument("--threads", default="auto",
                    help="torch threads: auto (the cores other jobs leave idle; OMP_NUM_THREADS wins) or a count")
     p.add_argument("--ext", choices=EXTS, default="auto",

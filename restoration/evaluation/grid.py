@@ -42,40 +42,53 @@ def _label(tile: np.ndarray, text: str) -> np.ndarray:
     return np.concatenate([bar, tile], axis=0)
 
 
-def crop_grid(result: dict, images: str | os.PathLike, out: str | os.PathLike, per_group: int = 2,
-              crop: int = 96, zoom: int = 2) -> Path:
-    """Write the grid PNG: ``per_group`` images of every group, spread over its list, one row each."""
+def _row(result: dict, entry: dict, images: Path, models: list[str], crop: int, zoom: int) -> np.ndarray:
+    """One labelled row: the same textured crop of LQ | bicubic | each model | GT for one test input."""
     import cv2
 
-    from restoration.inference import read_image, write_image
+    from restoration.inference import read_image
     from restoration.metrics.images import to_rgb8
 
-    root, images = Path(result["testset"]), Path(images)
+    root, group = Path(result["testset"]), entry["group"]
+    hr = to_rgb8(read_image(root / entry["hr"]), entry["hr"])
+    lq = to_rgb8(read_image(root / entry["lq"]), entry["lq"])
+    size = min(crop, hr.shape[0], hr.shape[1])
+    y, x = textured_window(hr, size)
+    h, w = hr.shape[:2]
+    tiles = [("LQ (nearest)", cv2.resize(lq, (w, h), interpolation=cv2.INTER_NEAREST)),
+             (BASELINE, bicubic_upscale(lq, (w, h)))]
+    for m in models:
+        path = (images / m if len(models) > 1 else images) / group / Path(entry["lq"]).name
+        if not path.is_file():
+            raise RestorationError(f"{path} is missing: the grid needs the outputs saved by --save-images")
+        tiles.append((m, to_rgb8(read_image(path), str(path))))
+    tiles.append(("GT", hr))
+    cells = [_label(cv2.resize(t[y:y + size, x:x + size], (size * zoom, size * zoom),
+                               interpolation=cv2.INTER_NEAREST), name) for name, t in tiles]
+    row = np.concatenate([np.pad(c, ((0, 4), (0, 4), (0, 0)), constant_values=255) for c in cells], axis=1)
+    return _label(row, f"{group}: {Path(entry['lq']).name}")
+
+
+def entries_grid(result: dict, entries: list[dict], images: str | os.PathLike, out: str | os.PathLike,
+                 crop: int = 96, zoom: int = 2) -> Path:
+    """Write a grid PNG with one row per entry of ``result["per_image"]`` (in the given order)."""
+    from restoration.inference import write_image
+
     models = [m for m in result["methods"] if m != BASELINE]
-    rows = []
-    for group in result["groups"]:
-        entries = [r for r in result["per_image"] if r["group"] == group]
-        picks = sorted({round(i * len(entries) / per_group) for i in range(per_group)} & set(range(len(entries))))
-        for entry in [entries[i] for i in picks]:  # spread over the group, so several photos show
-            hr = to_rgb8(read_image(root / entry["hr"]), entry["hr"])
-            lq = to_rgb8(read_image(root / entry["lq"]), entry["lq"])
-            size = min(crop, hr.shape[0], hr.shape[1])
-            y, x = textured_window(hr, size)
-            h, w = hr.shape[:2]
-            tiles = [("LQ (nearest)", cv2.resize(lq, (w, h), interpolation=cv2.INTER_NEAREST)),
-                     (BASELINE, bicubic_upscale(lq, (w, h)))]
-            for m in models:
-                path = (images / m if len(models) > 1 else images) / group / Path(entry["lq"]).name
-                if not path.is_file():
-                    raise RestorationError(f"{path} is missing: the grid needs the outputs saved by --save-images")
-                tiles.append((m, to_rgb8(read_image(path), str(path))))
-            tiles.append(("GT", hr))
-            cells = [_label(cv2.resize(t[y:y + size, x:x + size], (size * zoom, size * zoom),
-                                       interpolation=cv2.INTER_NEAREST), name) for name, t in tiles]
-            row = np.concatenate([np.pad(c, ((0, 4), (0, 4), (0, 0)), constant_values=255) for c in cells], axis=1)
-            rows.append(_label(row, f"{group}: {Path(entry['lq']).name}"))
+    rows = [_row(result, entry, Path(images), models, crop, zoom) for entry in entries]
     if not rows:
         raise RestorationError("no images to put in the grid")
     out = Path(out)
     write_image(out, np.concatenate(rows, axis=0))
     return out
+
+
+def crop_grid(result: dict, images: str | os.PathLike, out: str | os.PathLike, per_group: int = 2,
+              crop: int = 96, zoom: int = 2) -> Path:
+    """Write the grid PNG: ``per_group`` images of every group, spread over its list, one row each."""
+    picked = []
+    for group in result["groups"]:
+        entries = [r for r in result["per_image"] if r["group"] == group]
+        picks = sorted({round(i * len(entries) / per_group) for i in range(per_group)} & set(range(len(entries))))
+        picked += [entries[i] for i in picks]  # spread over the group, so several photos show
+    return entries_grid(result, picked, images, out, crop, zoom)

@@ -15,7 +15,7 @@ from restoration.inference.tiling import tiles_for, upscale_tiled
 
 log = logging.getLogger("restoration.inference")
 ALPHA_MODES = ("model", "resize")
-BACKENDS = ("torch", "ncnn")
+BACKENDS = ("auto", "torch", "ncnn")
 ENV_MAX_OUTPUT_PIXELS = "RESTORATION_MAX_OUTPUT_PIXELS"
 # 1 gigapixel: 3 GB as 8-bit RGB. A x4 upscale of a 60 MP photo fits; `-s 64` on a 1 MP photo (4 GP) does not.
 DEFAULT_MAX_OUTPUT_PIXELS = 1_000_000_000
@@ -130,8 +130,9 @@ class Upscaler:
     ``int8``: CPU only, opt-in: the network quantized to int8 (PT2E, calibrated on ``calibration`` photos, default
     the offline photos) and compiled; tiles of ``INT8_TILE`` px unless ``tile`` is given (one shape, one compile).
     ``backend``: "torch", or "ncnn" (CPU, float32, SRVGGNetCompact and RRDBNet x4 models: the network written as an
-    ncnn graph and run by ncnn's Winograd/packed convolutions, about 1.8-2x torch's CPU throughput here, outputs
-    within 1/255 of torch's; on RRDBNet ncnn holds 1.6-3 GB where torch holds 0.7 GB).
+    ncnn graph and run by ncnn's Winograd/packed convolutions, about 2x torch's CPU throughput here, outputs within
+    1/255 of torch's; on RRDBNet ncnn holds about twice torch's memory), or "auto": ncnn for an SRVGGNetCompact model
+    in float32 on the CPU when the ncnn package is installed (same memory as torch), torch otherwise.
 
     An ``Upscaler`` is shared state (a loaded network): ``upscale`` never changes it, so one instance can serve
     concurrent callers; a per-call ``tile`` and an out-of-memory fallback apply to that call only.
@@ -175,15 +176,24 @@ class Upscaler:
         self.runner = self.net  # what the tiles run: the network, or its int8 compilation
         if tile is None:
             self.tile = default_tile(self.net, self.device)
-        self.backend = backend
         if self.int8:
             self._quantize(tile, calibration)
+        if backend == "auto":
+            backend = "ncnn" if self._ncnn_fits() else "torch"
+        self.backend = backend
         if backend == "ncnn":
             from restoration.inference.ncnn_backend import NcnnRunner
 
             if self.device != "cpu" or self.half or self.int8:
                 raise RestorationError("the ncnn backend runs float32 on the CPU: drop --int8/--half/--device")
             self.runner = NcnnRunner(self.net, self.descriptor.arch, self.threads or torch.get_num_threads())
+
+    def _ncnn_fits(self) -> bool:
+        """Whether "auto" picks ncnn: a plain SRVGGNetCompact, float32 on the CPU, and the ncnn package present."""
+        import importlib.util
+
+        return (self.device == "cpu" and not self.half and not self.int8 and self.descriptor.arch == "SRVGGNetCompact"
+                and not self.descriptor.extra.get("output_resize") and importlib.util.find_spec("ncnn") is not None)
 
     def _quantize(self, tile: int | None, calibration: list[np.ndarray] | None) -> None:
         from restoration.inference.quantize import INT8_TILE, quantize_int8

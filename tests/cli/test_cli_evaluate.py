@@ -213,3 +213,19 @@ def test_earlier_results_are_kept_without_overwrite(setup, tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert (out / "results.json").read_bytes() == before
     assert main(args + ["--overwrite"]) == 0
+
+
+def test_heaviest_inputs_table_and_grid(setup, tmp_path):
+    """--heaviest K: the K degraded inputs with the lowest bicubic PSNR-Y, heaviest first, per model and as a grid."""
+    import cv2
+
+    root, testset, model = setup
+    out = tmp_path / "heavy"
+    assert main(["evaluate", "--model", str(model), "--testset", str(testset), "-o", str(out), "--lpips",
+                 "--heaviest", "3", "-q"]) == 0
+    result = json.loads((out / "results.json").read_text())
+    bicubic = sorted(e["bicubic"]["psnr_y"] for e in result["per_image"])[:3]
+    rows = [ln for ln in (out / "heaviest.md").read_text().splitlines() if ln.startswith("| ") and ".png" in ln]
+    assert [float(r.split("|")[-2]) for r in rows] == pytest.approx(bicubic, abs=0.005)  # bicubic PSNR-Y, last column
+    grid = cv2.imread(str(out / "heaviest.png"))
+    assert grid.shape[0] == 3 * (18 + 18 + 64 * 2 + 4) and grid.shape[1] == 4 * (64 * 2 + 4)  # LQ, bicubic, model, GT

@@ -31,7 +31,11 @@ def test_written_graph_reads_back_to_the_same_network(act):
 
 def test_written_rrdb_graph_reads_back_to_the_same_network():
     net, _ = build_net("RRDBNet", **{**TINY["RRDBNet"], "num_block": 2})
-    model = convert(*rrdb_graph(net))
+    param, weights = rrdb_graph(net)
+    convs = [line for line in param.splitlines() if line.startswith("Convolution")]
+    # the x4-resolution convolutions run direct (no im2col/Winograd workspace), the others as ncnn chooses
+    assert [" 31=96" in line for line in convs] == [False] * (len(convs) - 3) + [True] * 3
+    model = convert(param, weights)
     assert (model.arch, model.arch_kwargs["num_block"], model.arch_kwargs["scale"]) == ("RRDBNet", 2, 4)
     state = net.state_dict()
     assert set(model.state) == set(state) and all(torch.equal(model.state[k], state[k]) for k in state)
@@ -44,9 +48,11 @@ def test_written_rrdb_graph_reads_back_to_the_same_network():
 @pytest.mark.parametrize("arch", ["SRVGGNetCompact", "RRDBNet"])
 def test_runner_computes_what_torch_computes(arch):
     net, _ = build_net(arch, init="default", **TINY[arch])
-    x = torch.rand(1, 3, 20, 24, generator=torch.Generator().manual_seed(0))
-    with torch.inference_mode():
-        assert (net(x) - NcnnRunner(net, arch, threads=1)(x)).abs().max() < 1e-4
+    runner = NcnnRunner(net, arch, threads=1)
+    for shape in ((20, 24), (13, 9), (20, 24)):  # windows of other shapes in turn, as at an image's border
+        x = torch.rand(1, 3, *shape, generator=torch.Generator().manual_seed(sum(shape)))
+        with torch.inference_mode():
+            assert (net(x) - runner(x)).abs().max() < 1e-4
 
 
 @needs_ncnn
@@ -71,9 +77,20 @@ def test_cli_backend_flag(models_dir, rgb, tmp_path, monkeypatch, capsys):
 
 
 def test_what_ncnn_cannot_run_is_refused_in_one_line(models_dir):
-    with pytest.raises(RestorationError, match="backend must be one of torch, ncnn"):
+    with pytest.raises(RestorationError, match="backend must be one of auto, torch, ncnn"):
         Upscaler("tiny-x4", device="cpu", models_dir=models_dir, backend="onnx")
     if importlib.util.find_spec("ncnn") is None:
         return
     with pytest.raises(RestorationError, match="runs SRVGGNetCompact, RRDBNet models; this one is MSRResNet"):
         Upscaler("tiny-x2", device="cpu", models_dir=models_dir, backend="ncnn")
+
+
+@needs_ncnn
+def test_auto_backend_takes_ncnn_for_compact_models_on_the_cpu_only(models_dir, monkeypatch):
+    assert Upscaler("tiny-x4", device="cpu", models_dir=models_dir, backend="auto").backend == "ncnn"
+    assert Upscaler("tiny-x2", device="cpu", models_dir=models_dir, backend="auto").backend == "torch"  # MSRResNet
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ncnn" else _find(name, *a))
+    assert Upscaler("tiny-x4", device="cpu", models_dir=models_dir, backend="auto").backend == "torch"  # not installed
+
+
+_find = importlib.util.find_spec
