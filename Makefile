@@ -219,7 +219,7 @@ results-gan: testset
 		-q --overwrite -o docs/results/gan
 
 # The teacher outputs of options/train/compact_x4_gan_distill.yml, computed once into .cache/distill/ (kept while
-# its inputs are unchanged): realesrgan-x4plus on 2048 24 px LQ patches, 50-110 CPU-minutes (the option file's header).
+# its inputs are unchanged): realesrgan-x4plus on 2048 24 px LQ patches, 10-20 CPU-minutes (the option file's header).
 distill-cache: data
 	$(PY) -m restoration.data.build_distill_cache -opt options/train/compact_x4_gan_distill.yml
 
