@@ -9,12 +9,15 @@
       num_samples: 2048         # size of the cache
       seed: 0                   # the cache's own draw of patches and tasks
       cache_dir: .cache/distill # where restoration.data.distill_cache writes and training reads it
+      targets: gt               # or teacher: the teacher output is also the cached samples' gt_usm target
 
 Each iteration appends ``per_batch`` cached (LQ, GT, teacher) samples, chosen by a generator seeded with the
 run's seed and the batch's first sample position (a resumed run draws the same ones). They are ordinary training
 samples (pixel, perceptual and GAN losses against their GT, task -1 / group G0) plus the distillation term, which
 is zero for the samples synthesised on the fly. ``l_distill`` in the log is that term's batch mean (its share of
-``l_g_total``).
+``l_g_total``). That L1 term is small beside the perceptual loss (which dominates a GAN step); with
+``targets: teacher`` the cached samples' sharpened target (``gt_usm``: pixel and perceptual losses) is the teacher's
+output instead of the sharpened GT, while the discriminator keeps the real GT.
 """
 from __future__ import annotations
 
@@ -46,13 +49,17 @@ class DistillTarget:
         self.weight, self.per_batch = float(d["loss_weight"]), int(d["per_batch"])
         self.seed = int(opt.get("manual_seed") or 0)
         self.device, self.usm, self.cache = device, usm, cache
+        self.teacher_targets = d["targets"] == "teacher"
 
     def append(self, batch: dict, position: int) -> dict:
         """``batch`` (lq, gt, gt_usm, task, group) with ``per_batch`` cached samples appended, plus ``teacher``
         (zeros where there is none) and ``from_cache`` (bool per sample)."""
         extra = self.cache.draw(np.random.default_rng([self.seed, int(position), 0xD157]), self.per_batch, self.device)
         n, k = batch["lq"].shape[0], extra["lq"].shape[0]
-        gt_usm = self.usm(extra["gt"]) if self.usm is not None else extra["gt"]
+        if self.teacher_targets:
+            gt_usm = extra["teacher"]
+        else:
+            gt_usm = self.usm(extra["gt"]) if self.usm is not None else extra["gt"]
         out = {"lq": torch.cat([batch["lq"], extra["lq"]]), "gt": torch.cat([batch["gt"], extra["gt"]]),
                "gt_usm": torch.cat([batch["gt_usm"], gt_usm]),
                "task": torch.cat([batch["task"], batch["task"].new_full((k,), -1)]),

@@ -16,7 +16,10 @@ _Count = Annotated[int, Strict(), Field(ge=1)]
 
 class Distill(Section):
     """Teacher ``teacher`` (zoo name or weight file, the recipe's scale) run once on ``num_samples`` patches drawn
-    with ``seed``; ``per_batch`` of them join every batch with weight ``loss_weight`` on mean |output - teacher|."""
+    with ``seed``; ``per_batch`` of them join every batch with weight ``loss_weight`` on mean |output - teacher|.
+    ``targets: teacher`` also makes the teacher's output the sharpened target (``gt_usm``, which the pixel and
+    perceptual losses use with ``l1_gt_usm``/``percep_gt_usm``) of those samples, so the dominant perceptual term
+    pulls toward the teacher's texture too; the discriminator still sees the real GT."""
 
     type: Literal["L1Loss"] = "L1Loss"
     loss_weight: Annotated[Num, Field(ge=0)] = 1.0
@@ -25,6 +28,7 @@ class Distill(Section):
     num_samples: _Count
     seed: Annotated[int, Strict(), Field(ge=0)] = 0
     cache_dir: Str = ".cache/distill"
+    targets: Literal["gt", "teacher"] = "gt"
 
     @model_validator(mode="after")
     def _enough_samples(self) -> "Distill":
