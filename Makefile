@@ -173,11 +173,15 @@ save-baseline:  ## copy the run's latest training state, weights, curves and log
 	cat $(RUN_DIR)/train_*.log > $(RUN_SAVE)/train.log; echo "saved iteration $$n in $(RUN_SAVE)/"
 
 # compact-x4-gan: the perceptual stage (L1 + VGG16 perceptual + GAN, options/train/compact_x4_gan.yml) from the
-# baseline's weights; days of CPU, resumes from its latest training state (experiments/compact_x4_gan/), or from the
+# baseline's weights; hours of CPU, resumes from its latest training state (experiments/compact_x4_gan/), or from the
 # state committed in runs/compact_x4_gan/ (make save-gan) on a fresh clone. GAN_FROM=FILE starts a new run from
 # other baseline weights (e.g. runs/compact_x4_baseline/net_g_N.pth) instead of the finished baseline's.
-GAN_DIR := experiments/compact_x4_gan
-GAN_SAVE := runs/compact_x4_gan
+# GAN_OPT=options/train/compact_x4_gan_distill_teacher.yml (or another GAN recipe) runs, saves and exports that recipe
+# instead (its folders are named after the file; the distillation recipes need `make distill-cache` first).
+GAN_OPT ?= options/train/compact_x4_gan.yml
+GAN_NAME := $(basename $(notdir $(GAN_OPT)))
+GAN_DIR := experiments/$(GAN_NAME)
+GAN_SAVE := runs/$(GAN_NAME)
 GAN_FROM ?=
 .PHONY: gan save-gan distill-cache gan-distill
 gan: data
@@ -185,7 +189,7 @@ gan: data
 		echo "continuing the committed state $$(ls $(GAN_SAVE)/*.state)"; \
 		mkdir -p $(GAN_DIR)/training_states $(GAN_DIR)/models && cp $(GAN_SAVE)/*.state $(GAN_DIR)/training_states/ && \
 		cp $(GAN_SAVE)/net_g_*.pth $(GAN_SAVE)/net_d_*.pth $(GAN_DIR)/models/ && cp $(GAN_SAVE)/curves.jsonl $(GAN_DIR)/; fi
-	$(VENV)/bin/restoration train -opt options/train/compact_x4_gan.yml --auto_resume \
+	$(VENV)/bin/restoration train -opt $(GAN_OPT) --auto_resume \
 		$(if $(GAN_FROM),--force_yml path:pretrain_network_g=$(GAN_FROM),)
 
 save-gan:  ## copy the GAN run's latest training state, both networks, curves and logs into runs/ (to commit)
@@ -198,17 +202,15 @@ save-gan:  ## copy the GAN run's latest training state, both networks, curves an
 	cat $(GAN_DIR)/train_*.log > $(GAN_SAVE)/train.log; echo "saved iteration $$n in $(GAN_SAVE)/"
 
 # compact-x4-gan: the GAN run's EMA weights at iteration ITER (default: the latest) -> pretrained/, registered in the
-# zoo (not as the default: it is the sharper model, compact-x4-baseline the faithful one). GAN_RUN=experiments/NAME
-# exports another run of the recipe (e.g. the distillation variant).
-GAN_RUN ?= $(GAN_DIR)
+# zoo (not as the default: it is the sharper model, compact-x4-baseline the faithful one); GAN_OPT as for make gan.
 .PHONY: export-gan results-gan
 export-gan: setup
-	@n=$${ITER:-$$(ls $(GAN_RUN)/models 2>/dev/null | sed -n 's/^net_g_\([0-9]*\)\.pth$$/\1/p' | sort -n | tail -1)}; \
-	test -f $(GAN_RUN)/models/net_g_$$n.pth || { echo "no weights in $(GAN_RUN)/models: run make gan first"; exit 2; }; \
-	$(VENV)/bin/restoration export --checkpoint $(GAN_RUN)/models/net_g_$$n.pth --opt options/train/compact_x4_gan.yml \
+	@n=$${ITER:-$$(ls $(GAN_DIR)/models 2>/dev/null | sed -n 's/^net_g_\([0-9]*\)\.pth$$/\1/p' | sort -n | tail -1)}; \
+	test -f $(GAN_DIR)/models/net_g_$$n.pth || { echo "no weights in $(GAN_DIR)/models: run make gan first"; exit 2; }; \
+	$(VENV)/bin/restoration export --checkpoint $(GAN_DIR)/models/net_g_$$n.pth --opt $(GAN_OPT) \
 		--out pretrained/compact-x4-gan.safetensors --name compact-x4-gan --overwrite --register \
 		--description "SRVGGNetCompact x4 (64 feat, 16 conv, PReLU), GAN-trained: sharper textures than compact-x4-baseline, may invent detail" \
-		--trained-on "$(GAN_RUN) (options/train/compact_x4_gan*.yml), iteration $$n (EMA): compact-x4-baseline fine-tuned with L1 + VGG16 perceptual + U-Net GAN on the photo corpus"
+		--trained-on "$(GAN_OPT), iteration $$n (EMA): compact-x4-baseline fine-tuned with L1 + VGG16 perceptual + U-Net GAN on the photo corpus"
 
 # docs/results/gan/: the GAN model against the faithful default and realesrgan-x4plus on the held-out test set, with
 # the crop grid and the 8 heaviest degraded inputs (heaviest.md/.png: where each model invents structure).
@@ -224,8 +226,7 @@ distill-cache: data
 	$(PY) -m restoration.data.build_distill_cache -opt options/train/compact_x4_gan_distill.yml
 
 gan-distill: distill-cache
-	$(VENV)/bin/restoration train -opt options/train/compact_x4_gan_distill.yml --auto_resume \
-		$(if $(GAN_FROM),--force_yml path:pretrain_network_g=$(GAN_FROM),)
+	$(MAKE) gan GAN_OPT=options/train/compact_x4_gan_distill.yml
 
 # The held-out test set: the corpus's 5 test photos (512 px centre crops), each degraded by 8 tasks of a bank that
 # nothing trains on (seed 123), plus their clean bicubic downscales.
