@@ -126,3 +126,18 @@ def test_distill_recipe_adds_cached_samples_and_logs_l_distill(tmp_path, photos,
     assert bool((per[:2] == 0).all()) and bool((per[2:] > 0).all())
     expected = (out[2:] - model.teacher[2:]).abs().flatten(1).mean(1) * opt["train"]["distill_opt"]["loss_weight"]
     assert torch.allclose(per[2:], expected)
+
+
+def test_teacher_target_recipe_trains_with_lpips_vgg_toward_the_teacher(tmp_path, photos, one_torch_thread):
+    """compact_x4_gan_distill_teacher.yml: LPIPS-VGG perceptual term, the cached samples' gt_usm is the teacher's."""
+    from restoration.data.distill_cache import CacheSpec, build_cache
+
+    path, _ = tiny_recipe(tmp_path, photos, "compact_x4_gan_distill_teacher.yml", "teacher_tiny", validate=False)
+    opt, resume = prepare(str(path), root=tmp_path)
+    build_cache(CacheSpec.from_options(opt, tmp_path), device="cpu")
+    model = train_pipeline(opt, resume)
+    assert model.cri_perceptual.lpips is not None  # LPIPS-VGG, not L1 between raw VGG features
+    cached = model.from_cache
+    assert torch.equal(model.gt_usm[cached], model.teacher[cached])
+    assert not torch.equal(model.gt[cached], model.teacher[cached])  # the discriminator's real images stay GT
+    assert model.get_current_log()["l_g_percep"] > 0
