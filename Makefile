@@ -210,7 +210,7 @@ export-gan: setup
 	$(VENV)/bin/restoration export --checkpoint $(GAN_DIR)/models/net_g_$$n.pth --opt $(GAN_OPT) \
 		--out pretrained/compact-x4-gan.safetensors --name compact-x4-gan --overwrite --register \
 		--description "SRVGGNetCompact x4 (64 feat, 16 conv, PReLU), GAN-trained: sharper textures than compact-x4-baseline, may invent detail" \
-		--trained-on "$(GAN_OPT), iteration $$n (EMA): compact-x4-baseline fine-tuned with L1 + VGG16 perceptual + U-Net GAN on the photo corpus"
+		--trained-on "$(GAN_OPT), iteration $$n (EMA): compact-x4-baseline fine-tuned with L1 + perceptual + U-Net GAN losses on the photo corpus"
 
 # docs/results/gan/: the GAN model against the faithful default and realesrgan-x4plus on the held-out test set, with
 # the crop grid and the 8 heaviest degraded inputs (heaviest.md/.png: where each model invents structure).

@@ -12,8 +12,7 @@ from pathlib import Path
 
 from restoration.errors import RestorationError
 from restoration.evaluation.runner import BASELINE
-
-CLEAN_GROUP = "clean_bicubic"  # the test set's undegraded inputs (datasets/make_testset.py --clean-group)
+from restoration.evaluation.testset import CLEAN_GROUP
 
 
 def heaviest_entries(result: dict, k: int) -> list[dict]:
@@ -57,4 +56,4 @@ def write_heaviest(result: dict, images: str | os.PathLike, out_dir: str | os.Pa
     return md, entries_grid(result, entries, images, out_dir / "heaviest.png")
 
 
-__all__ = ["CLEAN_GROUP", "heaviest_entries", "heaviest_markdown", "write_heaviest"]
+__all__ = ["heaviest_entries", "heaviest_markdown", "write_heaviest"]
