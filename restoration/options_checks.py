@@ -38,9 +38,8 @@ def check_network(key: str, net_opt: Mapping) -> None:
 def check_optimizer(key: str, optim_opt: Mapping | None, scheduler_opt: Mapping | None) -> None:
     """Construct the optimiser (and the scheduler on it) for one dummy parameter."""
     import torch
-    from basicsr.models import lr_scheduler
 
-    from restoration.models.realsr_mtl_model import OPTIMIZERS
+    from restoration.training.optim import OPTIMIZERS, build_scheduler
 
     kw = dict(optim_opt or {})
     kind = kw.pop("type", None)
@@ -52,15 +51,10 @@ def check_optimizer(key: str, optim_opt: Mapping | None, scheduler_opt: Mapping 
         raise OptionError(f"{key}: {kind} refuses these options: {_first_line(exc)}") from None
     if scheduler_opt is None:
         return
-    sched = dict(scheduler_opt)
-    stype = sched.pop("type", None)
-    classes = {"MultiStepLR": lr_scheduler.MultiStepRestartLR, "MultiStepRestartLR": lr_scheduler.MultiStepRestartLR,
-               "CosineAnnealingRestartLR": lr_scheduler.CosineAnnealingRestartLR}
-    if stype not in classes:
-        raise OptionError(f"train.scheduler.type: unknown scheduler {stype!r} (choose from {', '.join(classes)})")
     try:
-        classes[stype](optimizer, **sched)
+        build_scheduler(optimizer, dict(scheduler_opt))
     except (TypeError, ValueError, AssertionError) as exc:
+        stype = scheduler_opt.get("type")
         raise OptionError(f"train.scheduler: {stype} refuses these options: {_first_line(exc)}") from None
 
 

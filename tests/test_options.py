@@ -121,6 +121,37 @@ def test_unknown_model_dataset_and_balancer_type(tmp_path, folder):
             load(tmp_path, opt)
 
 
+def test_an_inheriting_file_switches_scheduler_by_unsetting_the_base_keys(tmp_path, folder):
+    base = base_opt(folder)
+    base["train"]["scheduler"] = {"type": "MultiStepLR", "milestones": [10], "gamma": 0.5}
+    (tmp_path / "base.yml").write_text(yaml.safe_dump(base))
+    cosine = {"type": "CosineAnnealingRestartLR", "periods": [4], "restart_weights": [1], "eta_min": 1e-6}
+    child = {"_base_": "base.yml", "train": {"scheduler": cosine}}
+    (tmp_path / "child.yml").write_text(yaml.safe_dump(child))
+    with pytest.raises(OptionError, match=r"train\.scheduler: CosineAnnealingRestartLR refuses these options: .*"
+                                          r"unexpected keyword argument '(gamma|milestones)'"):
+        load_options(tmp_path / "child.yml", base=tmp_path)  # the base's milestones are inherited
+    child["train"]["scheduler"].update(milestones=None, gamma=None)
+    (tmp_path / "child.yml").write_text(yaml.safe_dump(child))
+    assert load_options(tmp_path / "child.yml", base=tmp_path)["train"]["scheduler"]["periods"] == [4]
+
+
+def test_a_scheduler_key_set_to_null_is_left_out():
+    import torch
+
+    from restoration.training.optim import build_scheduler
+
+    opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1.0)
+    sched = build_scheduler(opt, {"type": "CosineAnnealingRestartLR", "periods": [4], "restart_weights": [1],
+                                  "eta_min": 0.0, "milestones": None, "gamma": None})
+    for _ in range(2):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.5)  # halfway down the cosine
+    with pytest.raises(OptionError, match="unknown scheduler 'Step'"):
+        build_scheduler(opt, {"type": "Step"})
+
+
 def test_overrides_are_parsed_as_yaml(tmp_path, folder):
     opt = load(tmp_path, base_opt(folder), ["train:total_iter=7", "train.optim_g.lr=!!float 1e-3"])
     assert opt["train"]["total_iter"] == 7 and opt["train"]["optim_g"]["lr"] == 1e-3

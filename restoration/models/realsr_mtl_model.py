@@ -28,7 +28,7 @@ from restoration.models.nets import build_net
 from restoration.models.pair_queue import PairQueue
 from restoration.models.training_state import load_checkpoint
 from restoration.training import Batch, Ema, PerSampleLoss, PixelLoss, TrainStep
-from restoration.training.optim import OPTIMIZERS, build_optimizer
+from restoration.training.optim import OPTIMIZERS, build_optimizer, build_scheduler
 
 __all__ = ["OPTIMIZERS", "RealSRMTLModel", "pick_device"]
 
@@ -148,17 +148,9 @@ class RealSRMTLModel(SRModel):
         self.optimizers.append(self.optimizer_g)
 
     def setup_schedulers(self) -> None:
-        from basicsr.models import lr_scheduler
-
-        sched = dict(self.opt["train"].get("scheduler") or {"type": "MultiStepLR", "milestones": [10 ** 9]})
-        kind = sched.pop("type")
-        classes = {"MultiStepLR": lr_scheduler.MultiStepRestartLR,
-                   "MultiStepRestartLR": lr_scheduler.MultiStepRestartLR,
-                   "CosineAnnealingRestartLR": lr_scheduler.CosineAnnealingRestartLR}
-        if kind not in classes:
-            raise OptionError(f"train.scheduler.type: unknown scheduler {kind!r} (choose from {', '.join(classes)})")
+        sched = self.opt["train"].get("scheduler") or {"type": "MultiStepLR", "milestones": [10 ** 9]}
         for optimizer in self.optimizers:
-            self.schedulers.append(classes[kind](optimizer, **sched))
+            self.schedulers.append(build_scheduler(optimizer, sched))
 
     # ------------------------------------------------------------------ data
     def _tasks_for(self, data: dict) -> list:

@@ -1,4 +1,5 @@
-"""Optimisers by ``type`` name and the exponential moving average of a network's weights."""
+"""Optimisers and learning-rate schedulers by ``type`` name, and the exponential moving average of a network's
+weights."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -19,6 +20,26 @@ def build_optimizer(optim_opt: dict, params: Iterable[torch.Tensor], where: str 
     if kind not in OPTIMIZERS:
         raise OptionError(f"{where}.type: unknown optimiser {kind!r} (choose from {', '.join(OPTIMIZERS)})")
     return OPTIMIZERS[kind](params, **kw)
+
+
+def scheduler_classes() -> dict:
+    """BasicSR's schedulers by the names option files use (imported late: basicsr's import is slow)."""
+    from basicsr.models import lr_scheduler
+
+    return {"MultiStepLR": lr_scheduler.MultiStepRestartLR, "MultiStepRestartLR": lr_scheduler.MultiStepRestartLR,
+            "CosineAnnealingRestartLR": lr_scheduler.CosineAnnealingRestartLR}
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, scheduler_opt: dict):
+    """``{type: CosineAnnealingRestartLR, periods: [...], ...}`` -> scheduler on ``optimizer``. A key set to ``~``
+    is left out, so a file that inherits another's MultiStepLR can switch to a cosine schedule by unsetting
+    ``milestones`` and ``gamma``."""
+    kw = {k: v for k, v in scheduler_opt.items() if v is not None}
+    kind = kw.pop("type", None)
+    classes = scheduler_classes()
+    if kind not in classes:
+        raise OptionError(f"train.scheduler.type: unknown scheduler {kind!r} (choose from {', '.join(classes)})")
+    return classes[kind](optimizer, **kw)
 
 
 def adam(params: Iterable[torch.Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.99)) -> torch.optim.Adam:
