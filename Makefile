@@ -144,7 +144,7 @@ reliability-doc: setup
 # ---------------------------------------------------------------------------------------------- real data and models
 # The offline photo corpus (datasets/corpus/): photographs from Debian wallpaper packages (apt-get download, unpacked
 # with dpkg -x, nothing installed) and the package photos; fixed train/val/test split, 400 px training sub-images.
-.PHONY: data baseline baseline-scratch save-baseline testset results-models
+.PHONY: data baseline baseline-scratch baseline-mse baseline-cosine save-baseline testset results-models
 data: setup assets
 	@test -f datasets/corpus/corpus.json || $(PY) datasets/photo_corpus.py -o datasets/corpus
 
@@ -163,6 +163,16 @@ baseline: data
 baseline-scratch: data
 	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline.yml --auto_resume \
 		--force_yml name=compact_x4_scratch path:pretrain_network_g=~ train:total_iter=500
+
+# A second stage with an MSE loss and a cosine decay from the shipped weights (options/train/compact_x4_baseline_mse.yml;
+# docs/RESULTS.md says why it is not shipped). Starts from runs/compact_x4_baseline/net_g_5000.pth.
+# baseline-cosine: the same stage with the first stage's L1 loss (the learning-rate decay alone).
+baseline-mse: data
+	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_mse.yml --auto_resume
+
+baseline-cosine: data
+	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_mse.yml --auto_resume \
+		--force_yml name=compact_x4_baseline_cosine train:pixel_opt:type=L1Loss
 
 save-baseline:  ## copy the run's latest training state, weights, curves and logs into runs/ (to commit)
 	@n=$$(ls $(RUN_DIR)/training_states | sed -n 's/^\([0-9]*\)\.state$$/\1/p' | sort -n | tail -1); \
@@ -258,14 +268,15 @@ results-models: testset
 		-o docs/results/models
 
 # ---------------------------------------------------------------------------------------------- the TGSR result
-# From the shipped compact-x4-baseline: Step A on 512 tasks with both recipes and their agreement, Step B from the
-# faithful probe, then five runs of the same length and learning rate: the control (compact-x4-baseline-cont: the
-# baseline's own recipe), TG (group-uniform sampling), TG with FAMO / UW over the groups and TG with G0 keeping
-# 60% of the samples; then every model and
-# realesrgan-x4plus against bicubic per group on the held-out test photos (docs/results/tg/), and which tasks
-# realesrgan-x4plus serves worst (docs/results/x4plus_worst/). Hours of CPU; every step resumes or skips what is done.
+# From the shipped compact-x4-baseline: Step A on 512 tasks with both recipes and their agreement (and, on 64 tasks,
+# the indicator's agreement with itself under another seed, at two held-out set sizes), Step B from the faithful
+# probe, then six runs of the same length and learning rate: the control (compact-x4-baseline-cont: the baseline's
+# own recipe), TG (group-uniform sampling), TG with FAMO / UW / PCGrad over the groups and TG with G0 keeping 60% of
+# the samples; then every model and realesrgan-x4plus against bicubic per group on the held-out test photos
+# (docs/results/tg/), and which tasks realesrgan-x4plus serves worst (docs/results/x4plus_worst/). Hours of CPU; every step resumes or skips what is done.
 TG_TASKS := experiments/tasks/compact_x4
-TG_RUNS := compact_x4_baseline_cont compact_x4_tg compact_x4_tg_famo compact_x4_tg_uw compact_x4_tg_g0share
+TG_RUNS := compact_x4_baseline_cont compact_x4_tg compact_x4_tg_famo compact_x4_tg_uw compact_x4_tg_pcgrad \
+	compact_x4_tg_g0share
 .PHONY: results export-results
 results: testset
 	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4.yml --fast --resume
@@ -274,6 +285,9 @@ results: testset
 	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_reseed.yml --shard 0/8 --resume
 	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_reseed.yml --fast --shard 0/8 --resume
 	$(VENV)/bin/restoration tasks agree -opt options/tasks/probe_compact_x4_reseed.yml
+	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_lowvar.yml --shard 0/8 --resume
+	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_lowvar.yml --fast --shard 0/8 --resume
+	$(VENV)/bin/restoration tasks agree -opt options/tasks/probe_compact_x4_lowvar.yml
 	$(VENV)/bin/restoration tasks group -opt options/tasks/group_compact_x4.yml --resume
 	@for run in $(TG_RUNS); do test -f experiments/$$run/models/net_g_latest.pth || \
 		$(VENV)/bin/restoration train -opt options/train/$$run.yml --auto_resume || exit 1; done
@@ -287,7 +301,8 @@ results: testset
 	$(VENV)/bin/restoration tasks worst -opt options/tasks/probe_compact_x4.yml --gt-folder datasets/corpus/HR/test \
 		--out docs/results/tg/worst
 	@mkdir -p docs/results/tg && cp $(TG_TASKS)/agreement.json docs/results/tg/ && \
-		cp experiments/tasks/compact_x4_reseed/agreement.json docs/results/tg/agreement_reseed.json
+		cp experiments/tasks/compact_x4_reseed/agreement.json docs/results/tg/agreement_reseed.json && \
+		cp experiments/tasks/compact_x4_lowvar/agreement.json docs/results/tg/agreement_lowvar.json
 
 # The models of `make results` -> pretrained/ (safetensors, registered in the manifest), the grouped bank ->
 # pretrained/tasks/.
