@@ -22,7 +22,7 @@ def build_optimizer(optim_opt: dict, params: Iterable[torch.Tensor], where: str 
     return OPTIMIZERS[kind](params, **kw)
 
 
-def scheduler_classes() -> dict:
+def scheduler_classes() -> dict[str, type]:
     """BasicSR's schedulers by the names option files use (imported late: basicsr's import is slow)."""
     from basicsr.models import lr_scheduler
 
@@ -30,7 +30,7 @@ def scheduler_classes() -> dict:
             "CosineAnnealingRestartLR": lr_scheduler.CosineAnnealingRestartLR}
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, scheduler_opt: dict):
+def build_scheduler(optimizer: torch.optim.Optimizer, scheduler_opt: dict) -> torch.optim.lr_scheduler.LRScheduler:
     """``{type: CosineAnnealingRestartLR, periods: [...], ...}`` -> scheduler on ``optimizer``. A key set to ``~``
     is left out, so a file that inherits another's MultiStepLR can switch to a cosine schedule by unsetting
     ``milestones`` and ``gamma``."""
