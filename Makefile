@@ -269,7 +269,7 @@ results-models: testset
 
 # ---------------------------------------------------------------------------------------------- the TGSR result
 # From the shipped compact-x4-baseline: Step A on 512 tasks with both recipes and their agreement (and, on 64 tasks,
-# the indicator's agreement with itself under another seed, at two held-out set sizes), Step B from the faithful
+# the indicator's agreement with itself under another seed, at four sample sizes), Step B from the faithful
 # probe, then six runs of the same length and learning rate: the control (compact-x4-baseline-cont: the baseline's
 # own recipe), TG (group-uniform sampling), TG with FAMO / UW / PCGrad over the groups and TG with G0 keeping 60% of
 # the samples; then every model and realesrgan-x4plus against bicubic per group on the held-out test photos
@@ -285,9 +285,10 @@ results: testset
 	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_reseed.yml --shard 0/8 --resume
 	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_reseed.yml --fast --shard 0/8 --resume
 	$(VENV)/bin/restoration tasks agree -opt options/tasks/probe_compact_x4_reseed.yml
-	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_lowvar.yml --shard 0/8 --resume
-	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_lowvar.yml --fast --shard 0/8 --resume
-	$(VENV)/bin/restoration tasks agree -opt options/tasks/probe_compact_x4_lowvar.yml
+	@for v in lowvar lowvar16 lowvar32; do \
+		$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_$$v.yml --shard 0/8 --resume && \
+		$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_$$v.yml --fast --shard 0/8 --resume && \
+		$(VENV)/bin/restoration tasks agree -opt options/tasks/probe_compact_x4_$$v.yml || exit 1; done
 	$(VENV)/bin/restoration tasks group -opt options/tasks/group_compact_x4.yml --resume
 	@for run in $(TG_RUNS); do test -f experiments/$$run/models/net_g_latest.pth || \
 		$(VENV)/bin/restoration train -opt options/train/$$run.yml --auto_resume || exit 1; done
@@ -302,7 +303,8 @@ results: testset
 		--out docs/results/tg/worst
 	@mkdir -p docs/results/tg && cp $(TG_TASKS)/agreement.json docs/results/tg/ && \
 		cp experiments/tasks/compact_x4_reseed/agreement.json docs/results/tg/agreement_reseed.json && \
-		cp experiments/tasks/compact_x4_lowvar/agreement.json docs/results/tg/agreement_lowvar.json
+		for v in lowvar lowvar16 lowvar32; do \
+			cp experiments/tasks/compact_x4_$$v/agreement.json docs/results/tg/agreement_$$v.json || exit 1; done
 
 # The models of `make results` -> pretrained/ (safetensors, registered in the manifest), the grouped bank ->
 # pretrained/tasks/.
