@@ -164,8 +164,9 @@ baseline-scratch: data
 	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline.yml --auto_resume \
 		--force_yml name=compact_x4_scratch path:pretrain_network_g=~ train:total_iter=500
 
-# A second stage with an MSE loss and a cosine decay from the shipped weights (options/train/compact_x4_baseline_mse.yml;
-# docs/RESULTS.md says why it is not shipped). Starts from runs/compact_x4_baseline/net_g_5000.pth.
+# A second stage with an MSE loss and a cosine decay from the shipped weights
+# (options/train/compact_x4_baseline_mse.yml; docs/RESULTS.md says why it is not shipped). Starts from
+# runs/compact_x4_baseline/net_g_5000.pth.
 # baseline-cosine: the same stage with the first stage's L1 loss (the learning-rate decay alone).
 baseline-mse: data
 	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_mse.yml --auto_resume
@@ -273,7 +274,8 @@ results-models: testset
 # probe, then six runs of the same length and learning rate: the control (compact-x4-baseline-cont: the baseline's
 # own recipe), TG (group-uniform sampling), TG with FAMO / UW / PCGrad over the groups and TG with G0 keeping 60% of
 # the samples; then every model and realesrgan-x4plus against bicubic per group on the held-out test photos
-# (docs/results/tg/), and which tasks realesrgan-x4plus serves worst (docs/results/x4plus_worst/). Hours of CPU; every step resumes or skips what is done.
+# (docs/results/tg/), and which tasks realesrgan-x4plus serves worst (docs/results/x4plus_worst/). Hours of CPU;
+# every step resumes or skips what is done.
 TG_TASKS := experiments/tasks/compact_x4
 TG_RUNS := compact_x4_baseline_cont compact_x4_tg compact_x4_tg_famo compact_x4_tg_uw compact_x4_tg_pcgrad \
 	compact_x4_tg_g0share
