@@ -271,13 +271,17 @@ results-models: testset
 # ---------------------------------------------------------------------------------------------- the TGSR result
 # From the shipped compact-x4-baseline: Step A on 512 tasks with both recipes and their agreement (and, on 64 tasks,
 # the indicator's agreement with itself under another seed, at four sample sizes, and two fast recipes against the
-# reproducible one), Step B from the faithful
-# probe, then six runs of the same length and learning rate: the control (compact-x4-baseline-cont: the baseline's
-# own recipe), TG (group-uniform sampling), TG with FAMO / UW / PCGrad over the groups and TG with G0 keeping 60% of
-# the samples; then every model and realesrgan-x4plus against bicubic per group on the held-out test photos
-# (docs/results/tg/), and which tasks realesrgan-x4plus serves worst (docs/results/x4plus_worst/). Hours of CPU;
-# every step resumes or skips what is done, and a finished Step C run committed in runs/<run>/ is not trained again.
+# reproducible one), Step B from the faithful probe, then six runs of the same length and learning rate: the control
+# (compact-x4-baseline-cont: the baseline's own recipe), TG (group-uniform sampling), TG with FAMO / UW / PCGrad over
+# the groups and TG with G0 keeping 60% of the samples; then every model and realesrgan-x4plus against bicubic per
+# group on the held-out test photos (docs/results/tg/), and which tasks realesrgan-x4plus serves worst
+# (docs/results/x4plus_worst/). Hours of CPU; every step resumes or skips what is done, and a finished Step C run
+# committed in runs/<run>/ is not trained again.
 TG_TASKS := experiments/tasks/compact_x4
+# The 64-task agreement studies: the indicator against itself (another seed) at growing sample sizes, then fast
+# recipes against the largest (they reuse its faithful results).
+SELF_AGREE := reseed lowvar lowvar16 lowvar32
+FAST_AGREE := lowvar32_fast4 lowvar32_fast8
 TG_RUNS := compact_x4_baseline_cont compact_x4_tg compact_x4_tg_famo compact_x4_tg_uw compact_x4_tg_pcgrad \
 	compact_x4_tg_g0share
 .PHONY: results export-results
@@ -285,19 +289,15 @@ results: testset
 	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4.yml --fast --resume
 	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4.yml --resume
 	$(VENV)/bin/restoration tasks agree -opt options/tasks/probe_compact_x4.yml
-	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_reseed.yml --shard 0/8 --resume
-	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_reseed.yml --fast --shard 0/8 --resume
-	$(VENV)/bin/restoration tasks agree -opt options/tasks/probe_compact_x4_reseed.yml
-	@for v in lowvar lowvar16 lowvar32; do \
+	@for v in $(SELF_AGREE); do \
 		$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_$$v.yml --shard 0/8 --resume && \
 		$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_$$v.yml --fast --shard 0/8 --resume && \
 		$(VENV)/bin/restoration tasks agree -opt options/tasks/probe_compact_x4_$$v.yml || exit 1; done
-	@for n in 4 8; do d=experiments/tasks/compact_x4_lowvar32_fast$$n; mkdir -p $$d && \
+	@for v in $(FAST_AGREE); do d=experiments/tasks/compact_x4_$$v; mkdir -p $$d && \
 		{ test -d $$d/probe || cp -r experiments/tasks/compact_x4_lowvar32/probe \
 			experiments/tasks/compact_x4_lowvar32/bank.json $$d/; } && \
-		$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_lowvar32_fast$$n.yml --fast \
-			--shard 0/8 --resume && \
-		$(VENV)/bin/restoration tasks agree -opt options/tasks/probe_compact_x4_lowvar32_fast$$n.yml || exit 1; done
+		$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_$$v.yml --fast --shard 0/8 --resume && \
+		$(VENV)/bin/restoration tasks agree -opt options/tasks/probe_compact_x4_$$v.yml || exit 1; done
 	$(VENV)/bin/restoration tasks group -opt options/tasks/group_compact_x4.yml --resume
 	@for run in $(TG_RUNS); do test -f experiments/$$run/models/net_g_latest.pth || \
 		{ test -f runs/$$run/net_g_2000.pth && mkdir -p experiments/$$run/models && \
@@ -313,8 +313,7 @@ results: testset
 	$(VENV)/bin/restoration tasks worst -opt options/tasks/probe_compact_x4.yml --gt-folder datasets/corpus/HR/test \
 		--out docs/results/tg/worst
 	@mkdir -p docs/results/tg && cp $(TG_TASKS)/agreement.json docs/results/tg/ && \
-		cp experiments/tasks/compact_x4_reseed/agreement.json docs/results/tg/agreement_reseed.json && \
-		for v in lowvar lowvar16 lowvar32 lowvar32_fast4 lowvar32_fast8; do \
+		for v in $(SELF_AGREE) $(FAST_AGREE); do \
 			cp experiments/tasks/compact_x4_$$v/agreement.json docs/results/tg/agreement_$$v.json || exit 1; done
 
 # The models of `make results` -> pretrained/ (safetensors, registered in the manifest), the grouped bank ->

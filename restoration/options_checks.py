@@ -39,15 +39,12 @@ def check_optimizer(key: str, optim_opt: Mapping | None, scheduler_opt: Mapping 
     """Construct the optimiser (and the scheduler on it) for one dummy parameter."""
     import torch
 
-    from restoration.training.optim import OPTIMIZERS, build_scheduler
+    from restoration.training.optim import build_optimizer, build_scheduler
 
-    kw = dict(optim_opt or {})
-    kind = kw.pop("type", None)
-    if kind not in OPTIMIZERS:
-        raise OptionError(f"{key}.type: unknown optimiser {kind!r} (choose from {', '.join(OPTIMIZERS)})")
     try:
-        optimizer = OPTIMIZERS[kind]([torch.zeros(1, requires_grad=True)], **kw)
+        optimizer = build_optimizer(dict(optim_opt or {}), [torch.zeros(1, requires_grad=True)], key)
     except (TypeError, ValueError) as exc:
+        kind = (optim_opt or {}).get("type")
         raise OptionError(f"{key}: {kind} refuses these options: {_first_line(exc)}") from None
     if scheduler_opt is None:
         return

@@ -16,27 +16,22 @@ def build_optimizer(optim_opt: dict, params: Iterable[torch.Tensor], where: str 
         -> torch.optim.Optimizer:
     """``{type: Adam, lr: ..., ...}`` -> optimiser over ``params``; the option dict is not changed."""
     kw = dict(optim_opt)
-    kind = kw.pop("type")
+    kind = kw.pop("type", None)
     if kind not in OPTIMIZERS:
         raise OptionError(f"{where}.type: unknown optimiser {kind!r} (choose from {', '.join(OPTIMIZERS)})")
     return OPTIMIZERS[kind](params, **kw)
-
-
-def scheduler_classes() -> dict[str, type]:
-    """BasicSR's schedulers by the names option files use (imported late: basicsr's import is slow)."""
-    from basicsr.models import lr_scheduler
-
-    return {"MultiStepLR": lr_scheduler.MultiStepRestartLR, "MultiStepRestartLR": lr_scheduler.MultiStepRestartLR,
-            "CosineAnnealingRestartLR": lr_scheduler.CosineAnnealingRestartLR}
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, scheduler_opt: dict) -> torch.optim.lr_scheduler.LRScheduler:
     """``{type: CosineAnnealingRestartLR, periods: [...], ...}`` -> scheduler on ``optimizer``. A key set to ``~``
     is left out, so a file that inherits another's MultiStepLR can switch to a cosine schedule by unsetting
     ``milestones`` and ``gamma``."""
+    from basicsr.models import lr_scheduler  # here, not at module level: basicsr's import is slow
+
     kw = {k: v for k, v in scheduler_opt.items() if v is not None}
     kind = kw.pop("type", None)
-    classes = scheduler_classes()
+    classes = {"MultiStepLR": lr_scheduler.MultiStepRestartLR, "MultiStepRestartLR": lr_scheduler.MultiStepRestartLR,
+               "CosineAnnealingRestartLR": lr_scheduler.CosineAnnealingRestartLR}
     if kind not in classes:
         raise OptionError(f"train.scheduler.type: unknown scheduler {kind!r} (choose from {', '.join(classes)})")
     return classes[kind](optimizer, **kw)
