@@ -144,9 +144,11 @@ reliability-doc: setup
 # ---------------------------------------------------------------------------------------------- real data and models
 # The offline photo corpus (datasets/corpus/): photographs from Debian wallpaper packages (apt-get download, unpacked
 # with dpkg -x, nothing installed) and the package photos; fixed train/val/test split, 400 px training sub-images.
-.PHONY: data baseline baseline-scratch baseline-mse baseline-cosine save-baseline testset results-models
+.PHONY: data baseline baseline-scratch baseline-mse baseline-cosine baseline-v2 baseline-v2-mse save-baseline testset \
+	results-models
 data: setup assets
-	@test -f datasets/corpus/corpus.json || $(PY) datasets/photo_corpus.py -o datasets/corpus
+	@test -f datasets/corpus/train/meta_info/meta_info_textured_v2.txt || \
+		$(PY) datasets/photo_corpus.py -o datasets/corpus
 
 # compact-x4-baseline: hours of CPU; resumes from its latest training state (experiments/compact_x4_baseline/).
 # The run's latest state is committed in runs/compact_x4_baseline/ (make save-baseline): a fresh clone continues it.
@@ -174,6 +176,15 @@ baseline-mse: data
 baseline-cosine: data
 	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_mse.yml --auto_resume \
 		--force_yml name=compact_x4_baseline_cosine train:pixel_opt:type=L1Loss
+
+# The same second stage (L1) on the second corpus, 35 training photos (options/train/compact_x4_baseline_v2.yml);
+# baseline-v2-mse: with the MSE loss.
+baseline-v2: data
+	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_v2.yml --auto_resume
+
+baseline-v2-mse: data
+	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_v2.yml --auto_resume \
+		--force_yml name=compact_x4_baseline_v2_mse train:pixel_opt:type=MSELoss
 
 save-baseline:  ## copy the run's latest training state, weights, curves and logs into runs/ (to commit)
 	@n=$$(ls $(RUN_DIR)/training_states | sed -n 's/^\([0-9]*\)\.state$$/\1/p' | sort -n | tail -1); \

@@ -10,9 +10,13 @@ longer side, which washes out the compression. The split is fixed by name; the t
 Output (``--output``, default ``datasets/corpus``)::
 
     HR/{train,val,test}/<name>.png      the photographs after the downscale
-    train/                              datasets/prepare_hr.py on HR/train: multi-scale copies, 400 px sub-images,
+    HR/train_added/<name>.png           the training photos added in the second corpus (the Lomiri ones), apart so
+                                        that HR/train, which the task probes read, stays the first corpus
+    train/                              datasets/prepare_hr.py on both training folders: multi-scale copies, 400 px sub-images,
       meta_info/meta_info_sub.txt       every sub-image
-      meta_info/meta_info_textured.txt  those whose texture (mean gradient magnitude) is above --min-texture
+      meta_info/meta_info_textured_v2.txt  those whose texture (mean gradient magnitude) is above --min-texture
+      meta_info/meta_info_textured.txt     the same without the Lomiri photos (the first corpus, 24 training
+                                           photos: the recipes made before they were added read this one)
     LICENCES.md, corpus.json            source package, original file, author and licence of every photo
 
 Example:
@@ -35,12 +39,22 @@ from restoration.errors import RestorationError  # noqa: E402
 
 PLASMA = "plasma-workspace-wallpapers"
 MATE = "mate-backgrounds"
-PACKAGES = (PLASMA, MATE)
+LOMIRI = ("lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04")
+PACKAGES = (PLASMA, MATE, *LOMIRI)
 # The photographs of each package (the rest are illustrations); checked by eye on the Debian 12 packages.
 PLASMA_PHOTOS = ("BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf", "Grey",
                  "Kite", "OneStandsOut", "Path", "Volna", "summer_1am")
 MATE_PHOTOS = ("Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird", "RainDrops", "Storm",
                "TwoWings", "Wood", "YellowFlower")
+# Added in the second corpus: dense natural textures (forest floor, rock, grass, bark, foliage, fur, bristles), which
+# the first 24 training photos lacked. (release folder in the copyright file, file stem); named by the part before _by_.
+LOMIRI_PHOTOS = (("16.04", "life_by_Aitzol_Berasategi"), ("16.04", "picosdeeuropa_by_Aitzol_Berasategi"),
+                 ("16.04", "aitzgorri_by_Aitzol_Berasategi"), ("16.04", "sunset_by_Aitzol_Berasategi"),
+                 ("16.04", "friends_by_Aitzol_Berasategi"), ("16.04", "Dragonfly_by_Bolly"),
+                 ("16.04", "seeding_by_Clements_Engelhardt"), ("16.04", "Picture_0B_by_freespace"),
+                 ("16.04", "Picture_1A_by_freespace"), ("16.04", "Wine_by_Jakkub_Mede"),
+                 ("20.04", "Kleiber_by_Lukas_Baubkus"))
+ADDED = tuple(stem.partition("_by_")[0] for _, stem in LOMIRI_PHOTOS)
 # Lossless photos shipped by Python packages (restoration.data.offline_photos).
 PACKAGE_PHOTOS = ("monarch", "sail", "tulips", "kodim23", "barbara", "astronaut", "chelsea", "coffee")
 # Fixed split: textured, varied content in val and test (fur, foliage, wood, fabric, hard edges); never trained on.
@@ -62,6 +76,11 @@ class Photo:
     @property
     def split(self) -> str:
         return next((s for s, names in SPLIT.items() if self.name in names), "train")
+
+    @property
+    def folder(self) -> str:
+        """The HR folder: its split's, or train_added for the photos of the second corpus."""
+        return "train_added" if self.name in ADDED else self.split
 
 
 # ------------------------------------------------------------------------------------------------------- packages
@@ -150,6 +169,21 @@ def mate_photos(root: Path) -> list[Photo]:
     return photos
 
 
+def lomiri_photos(root: Path) -> list[Photo]:
+    photos = []
+    for release, stem in LOMIRI_PHOTOS:
+        pkg = f"lomiri-wallpapers-{release}"
+        path = root / "usr/share/backgrounds" / f"{stem}.jpg"
+        if not path.is_file():
+            raise RestorationError(f"{pkg}: {path} is missing")
+        holder, licence = _dep5_for(dep5_licences(root / f"usr/share/doc/{pkg}/copyright"), f"{release}/{stem}.jpg")
+        if not licence:
+            raise RestorationError(f"{pkg}: no licence for {release}/{stem}.jpg in its copyright file")
+        photos.append(Photo(stem.partition("_by_")[0], path, f"{pkg}:{path.relative_to(root)}", holder, licence,
+                            False))
+    return photos
+
+
 def package_photos() -> list[Photo]:
     from restoration.data.offline_photos import list_offline_photos
 
@@ -177,7 +211,10 @@ def write_hr(photo: Photo, out: Path) -> tuple[int, int]:
     f = downscale_factor(h, w, photo.lossless)
     if f < 1:
         img = cv2.resize(img, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
-    target = out / "HR" / photo.split / f"{photo.name}.png"
+    target = out / "HR" / photo.folder / f"{photo.name}.png"
+    for stale in (out / "HR").glob(f"*/{photo.name}.png"):  # a copy left in another folder by an older build
+        if stale != target:
+            stale.unlink()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp.png")
     if not cv2.imwrite(str(tmp), img):
@@ -196,35 +233,45 @@ def texture(path: Path) -> float:
     return float(np.sqrt(gx * gx + gy * gy).mean())
 
 
+def photo_of(sub_image: str) -> str:
+    """The photo a sub-image comes from: prepare_hr.py names them <photo>[T<scale>]_s<index>."""
+    return re.sub(r"(T\d+)?_s\d+$", "", Path(sub_image).stem)
+
+
 def make_subimages(out: Path, min_texture: float, workers: int) -> dict:
-    """prepare_hr.py on HR/train, then the textured subset of its sub-images as a second meta_info file."""
+    """prepare_hr.py on HR/train and HR/train_added, then the textured subset of the sub-images as meta_info files:
+    all training photos (v2), and the first corpus without the added photos (older recipes read the same data)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import prepare_hr as prep  # datasets/prepare_hr.py, next to this script
 
     train = out / "train"
     if train.exists():
-        shutil.rmtree(train)  # rebuilt whole: it is derived from HR/train only
-    args = argparse.Namespace(input=[str(out / "HR" / "train")], output=str(train), scales=[0.75, 0.5, 1 / 3],
+        shutil.rmtree(train)  # rebuilt whole: it is derived from the training HR folders only
+    inputs = [out / "HR" / "train"] + [d for d in [out / "HR" / "train_added"] if d.is_dir()]
+    args = argparse.Namespace(input=[str(d) for d in inputs], output=str(train), scales=[0.75, 0.5, 1 / 3],
                               shortest_edge=400, crop_size=400, step=200, thresh_size=0, compress_level=3,
                               lmdb=False, workers=workers, overwrite=False, quiet=True)
     summary = prep.prepare(args)
     rel = Path(summary["meta_info"]).read_text().split()
     scores = {r: texture(train / r) for r in rel}
     kept = [r for r in rel if scores[r] >= min_texture]
-    (train / "meta_info" / "meta_info_textured.txt").write_text("".join(r + "\n" for r in kept))
-    return {"sub_images": len(rel), "textured": len(kept), "min_texture": min_texture}
+    first = [r for r in kept if photo_of(r) not in ADDED]
+    (train / "meta_info" / "meta_info_textured_v2.txt").write_text("".join(r + "\n" for r in kept))
+    (train / "meta_info" / "meta_info_textured.txt").write_text("".join(r + "\n" for r in first))
+    return {"sub_images": len(rel), "textured": len(kept), "textured_first_corpus": len(first),
+            "min_texture": min_texture}
 
 
 def build(out: Path, cache: Path, min_texture: float = 2.0, workers: int = 2) -> dict:
     root = fetch(cache)
-    photos = plasma_photos(root) + mate_photos(root) + package_photos()
+    photos = plasma_photos(root) + mate_photos(root) + package_photos() + lomiri_photos(root)
     names = [p.name for p in photos]
     if len(set(names)) != len(names):
         raise RestorationError("two catalogue photos share a name")
     rows = []
     for p in photos:
         h, w = write_hr(p, out)
-        rows.append(dict(asdict(p), path=str(p.path.name), split=p.split, size=[w, h]))
+        rows.append(dict(asdict(p), path=str(p.path.name), split=p.split, folder=p.folder, size=[w, h]))
     summary = {"photos": len(rows), "split": {s: sum(r["split"] == s for r in rows) for s in ("train", "val", "test")}}
     summary.update(make_subimages(out, min_texture, workers))
     (out / "corpus.json").write_text(json.dumps({"summary": summary, "photos": rows}, indent=1) + "\n")
@@ -243,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", default=None, help="where .deb files are kept (default: OUTPUT/.debs)")
     p.add_argument("--min-texture", type=float, default=2.0,
                    help="mean gradient magnitude (8-bit levels) below which a sub-image is left out of "
-                        "meta_info_textured.txt (default: 2.0)")
+                        "the meta_info_textured files (default: 2.0)")
     p.add_argument("--workers", type=int, default=2, help="threads for the sub-images (default: 2)")
     args = p.parse_args(argv)
     out = Path(args.output)

@@ -59,6 +59,35 @@ def test_split_is_disjoint_and_names_exist():
     assert not test & val
     every = set(corpus.PLASMA_PHOTOS) | set(corpus.MATE_PHOTOS) | set(corpus.PACKAGE_PHOTOS)
     assert test | val <= every
+    assert not set(corpus.ADDED) & every and len(set(corpus.ADDED)) == len(corpus.LOMIRI_PHOTOS)  # all train
+
+
+def test_lomiri_reads_the_release_stanza(tmp_path, monkeypatch):
+    monkeypatch.setattr(corpus, "LOMIRI_PHOTOS", (("16.04", "life_by_A_B"), ("20.04", "Bark_by_C")))
+    for release, text in (("16.04", "Files: 16.04/life_by_A_B.jpg\nCopyright: A B, 2018\nLicense: CC-BY-4.0\n"),
+                          ("20.04", "Files: 20.04/Bark_by_C.jpg\nCopyright: 2021, C\nLicense: CC-BY-SA-3.0\n")):
+        doc = tmp_path / f"usr/share/doc/lomiri-wallpapers-{release}"
+        doc.mkdir(parents=True)
+        (doc / "copyright").write_text("Files: warty.png\nCopyright: X\nLicense: GPL\n\n" + text)
+    backgrounds = tmp_path / "usr/share/backgrounds"
+    backgrounds.mkdir(parents=True)
+    for stem in ("life_by_A_B", "Bark_by_C"):
+        cv2.imwrite(str(backgrounds / f"{stem}.jpg"), np.zeros((8, 8, 3), np.uint8))
+    life, bark = corpus.lomiri_photos(tmp_path)
+    assert (life.name, life.author, life.licence, life.split) == ("life", "A B, 2018", "CC-BY-4.0", "train")
+    monkeypatch.setattr(corpus, "ADDED", ("life", "Bark"))
+    assert life.folder == "train_added"  # apart from HR/train, which the task probes read
+    assert (bark.name, bark.licence) == ("Bark", "CC-BY-SA-3.0")
+    assert bark.source == "lomiri-wallpapers-20.04:usr/share/backgrounds/Bark_by_C.jpg"
+    (backgrounds / "life_by_A_B.jpg").unlink()
+    with pytest.raises(corpus.RestorationError, match="life_by_A_B.jpg is missing"):
+        corpus.lomiri_photos(tmp_path)
+
+
+def test_photo_of_reads_prepare_hr_names():
+    assert corpus.photo_of("sub/AquaT1_s012.png") == "Aqua"
+    assert corpus.photo_of("sub/summer_1am_s003.png") == "summer_1am"
+    assert corpus.photo_of("Picture_0BT2_s001.png") == "Picture_0B"
 
 
 def test_downscale_washes_out_jpeg_and_keeps_lossless():
@@ -75,16 +104,20 @@ def test_texture_ranks_flat_below_detailed(tmp_path):
     assert corpus.texture(flat) < 2.0 < corpus.texture(busy)
 
 
-def test_subimages_come_from_train_photos_only(tmp_path):
+def test_subimages_come_from_train_photos_only(tmp_path, monkeypatch):
+    monkeypatch.setattr(corpus, "ADDED", ("c",))
     rng = np.random.default_rng(2)
-    for split, name in (("train", "a"), ("train", "b"), ("test", "t")):
+    for split, name in (("train", "a"), ("train", "b"), ("train_added", "c"), ("test", "t")):
         d = tmp_path / "HR" / split
         d.mkdir(parents=True, exist_ok=True)
         img = rng.integers(0, 255, (420, 500, 3), np.uint8) if name != "b" else np.full((420, 500, 3), 90, np.uint8)
         cv2.imwrite(str(d / f"{name}.png"), img)
     summary = corpus.make_subimages(tmp_path, min_texture=2.0, workers=1)
     every = (tmp_path / "train/meta_info/meta_info_sub.txt").read_text().split()
-    kept = (tmp_path / "train/meta_info/meta_info_textured.txt").read_text().split()
-    assert every and all(Path(r).name.startswith(("a", "b")) for r in every)
-    assert kept and all(Path(r).name.startswith("a") for r in kept)  # the flat photo is left out
+    kept = (tmp_path / "train/meta_info/meta_info_textured_v2.txt").read_text().split()
+    first = (tmp_path / "train/meta_info/meta_info_textured.txt").read_text().split()
+    assert every and {corpus.photo_of(r) for r in every} == {"a", "b", "c"}
+    assert {corpus.photo_of(r) for r in kept} == {"a", "c"}  # the flat photo is left out
+    assert first == [r for r in kept if corpus.photo_of(r) == "a"]  # the first corpus: without the added photo
     assert summary["sub_images"] == len(every) and summary["textured"] == len(kept)
+    assert summary["textured_first_corpus"] == len(first)
