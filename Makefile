@@ -292,7 +292,7 @@ TG_TASKS := experiments/tasks/compact_x4
 # The 64-task agreement studies: the indicator against itself (another seed) at growing sample sizes, then fast
 # recipes against the largest (they reuse its faithful results).
 SELF_AGREE := reseed lowvar lowvar16 lowvar32
-FAST_AGREE := lowvar32_fast4 lowvar32_fast8
+FAST_AGREE := lowvar32_fast4 lowvar32_fast8 lowvar32_fast2lr lowvar32_fast4b16
 TG_RUNS := compact_x4_baseline_cont compact_x4_tg compact_x4_tg_famo compact_x4_tg_uw compact_x4_tg_pcgrad \
 	compact_x4_tg_g0share
 .PHONY: results export-results
