@@ -378,3 +378,28 @@ def test_restoration_train_asks_openmp_to_sleep_before_torch_loads(monkeypatch):
     monkeypatch.setattr(train_module, "run", lambda args: seen.setdefault("policy", os.environ.get("OMP_WAIT_POLICY")))
     cli_train.run(argparse.Namespace())
     assert seen["policy"] == "PASSIVE"
+
+
+def test_export_reads_the_network_an_option_file_inherits(tmp_path, photos, monkeypatch, capsys):
+    """A second-stage recipe names only what changes (``_base_``): export finds the network in the base file."""
+    from safetensors import safe_open
+
+    from restoration.cli import main as cli_main
+
+    folder = make_folder(tmp_path, photos, n=1)
+    base = write_opt(tmp_path, tiny_opt(folder, name="b", total=1))
+    child = tmp_path / "child.yml"
+    child.write_text(f"_base_: {base.name}\nname: child\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["-opt", str(base), "--force_yml", "train:total_iter=1"]) == 0
+    out = tmp_path / "c.safetensors"
+    capsys.readouterr()
+    ckpt = tmp_path / "experiments/b/models/net_g_latest.pth"
+    assert cli_main(["export", "--checkpoint", str(ckpt), "--opt", str(child), "--out", str(out)]) == 0, \
+        capsys.readouterr().err
+    with safe_open(str(out), "pt") as f:
+        assert f.metadata()["arch"] == base_arch(base) and '"experiment": "child"' in f.metadata()["extra"]
+
+
+def base_arch(path) -> str:
+    return yaml.safe_load(path.read_text())["network_g"]["type"]

@@ -51,19 +51,19 @@ def find_options(checkpoint: Path) -> Path | None:
 
 
 def network_from_options(path: Path) -> tuple[str, dict, dict]:
-    """(arch, kwargs, provenance) from an option file's ``network_g`` section."""
+    """(arch, kwargs, provenance) from an option file's ``network_g`` section (``_base_`` files merged in)."""
     import hashlib
 
-    import yaml
+    from restoration.errors import OptionError
+    from restoration.yaml_files import read_options
 
     try:
         text = path.read_text(encoding="utf-8")
-        opt = yaml.safe_load(text)
+        opt = read_options(path)  # with its _base_ files merged in: a recipe often inherits its network
     except OSError as exc:
         raise RestorationError(f"cannot read option file {path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:  # e.g. a !!python/object tag: safe_load refuses it, one line says why
-        why = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RestorationError(f"cannot read option file {path}: {' '.join(str(why).split())[:200]}") from None
+    except OptionError as exc:  # e.g. a !!python/object tag: safe loading refuses it, one line says why
+        raise RestorationError(f"cannot read option file {path}: {str(exc).removeprefix(f'{path}: ')}") from None
     net = (opt or {}).get("network_g") if isinstance(opt, dict) else None
     if not isinstance(net, dict) or "type" not in net:
         raise RestorationError(f"{path}: no network_g.type in the option file")
