@@ -12,7 +12,8 @@ Output (``--output``, default ``datasets/corpus``)::
     HR/{train,val,test}/<name>.png      the photographs after the downscale
     HR/train_added/<name>.png           the training photos added in the second corpus (the Lomiri ones), apart so
                                         that HR/train, which the task probes read, stays the first corpus
-    train/                              datasets/prepare_hr.py on both training folders: multi-scale copies, 400 px sub-images,
+    train/                              datasets/prepare_hr.py on both training folders: multi-scale copies,
+                                        400 px sub-images,
       meta_info/meta_info_sub.txt       every sub-image
       meta_info/meta_info_textured_v2.txt  those whose texture (mean gradient magnitude) is above --min-texture
       meta_info/meta_info_textured.txt     the same without the Lomiri photos (the first corpus, 24 training
@@ -228,7 +229,10 @@ def texture(path: Path) -> float:
     import cv2
     import numpy as np
 
-    gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE).astype(np.float32)
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if img is None:
+        raise RestorationError(f"cannot decode {path}")
+    gray = img.astype(np.float32)
     gx, gy = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3) / 8, cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3) / 8
     return float(np.sqrt(gx * gx + gy * gy).mean())
 
