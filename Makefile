@@ -144,8 +144,8 @@ reliability-doc: setup
 # ---------------------------------------------------------------------------------------------- real data and models
 # The offline photo corpus (datasets/corpus/): photographs from Debian wallpaper packages (apt-get download, unpacked
 # with dpkg -x, nothing installed) and the package photos; fixed train/val/test split, 400 px training sub-images.
-.PHONY: data baseline baseline-scratch baseline-mse baseline-cosine baseline-v2 baseline-v2-mse save-baseline testset \
-	results-models
+.PHONY: data baseline baseline-scratch baseline-mse baseline-cosine baseline-v2 baseline-v2-mse baseline-v2-long \
+	save-baseline testset results-models
 data: setup assets
 	@test -f datasets/corpus/train/meta_info/meta_info_textured_v2.txt || \
 		$(PY) datasets/photo_corpus.py -o datasets/corpus
@@ -178,7 +178,10 @@ baseline-cosine: data
 		--force_yml name=compact_x4_baseline_cosine train:pixel_opt:type=L1Loss
 
 # The same second stage (L1) on the second corpus, 35 training photos (options/train/compact_x4_baseline_v2.yml);
-# baseline-v2-mse: with the MSE loss.
+# baseline-v2-mse: with the MSE loss; baseline-v2-long: 6000 iterations, the stage of the shipped default.
+baseline-v2-long: data
+	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_v2_long.yml --auto_resume
+
 baseline-v2: data
 	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_v2.yml --auto_resume
 
@@ -259,18 +262,21 @@ testset: data
 		$(PY) datasets/make_testset.py --hr datasets/corpus/HR/test --bank $(TESTSET)_bank.json -o $(TESTSET) \
 			--seed 7 --variants 8 --crop 512 --clean-group -q )
 
-# The shipped default: the baseline run's EMA weights at iteration ITER (default: the latest) ->
-# pretrained/compact-x4-baseline.safetensors, registered as the default model of `make run`, `restoration upscale` and
-# the demo. `make export-baseline ITER=5000` is how the shipped file was made (pretrained/MODELS.md says why 5000).
+# The shipped default: the EMA weights of run BASE (an options/train/ recipe name) at iteration ITER (default: the
+# latest), from experiments/BASE/models/ or the copy committed in runs/BASE/ -> pretrained/compact-x4-baseline.safetensors,
+# registered as the default model of `make run`, `restoration upscale` and the demo. pretrained/MODELS.md names the
+# BASE and ITER of the shipped file and says why.
+BASE ?= compact_x4_baseline_v2_long
 .PHONY: export-baseline
 export-baseline: setup
-	@n=$${ITER:-$$(ls $(RUN_DIR)/models 2>/dev/null | sed -n 's/^net_g_\([0-9]*\)\.pth$$/\1/p' | sort -n | tail -1)}; \
-	test -n "$$n" || { echo "no weights in $(RUN_DIR)/models: run make baseline first"; exit 2; }; \
-	test -f $(RUN_DIR)/models/net_g_$$n.pth || { echo "no $(RUN_DIR)/models/net_g_$$n.pth"; exit 2; }; \
-	$(VENV)/bin/restoration export --checkpoint $(RUN_DIR)/models/net_g_$$n.pth --opt options/train/compact_x4_baseline.yml \
+	@d=experiments/$(BASE)/models; n=$${ITER:-$$(ls $$d 2>/dev/null | sed -n 's/^net_g_\([0-9]*\)\.pth$$/\1/p' | sort -n | tail -1)}; \
+	test -n "$$n" || { echo "no weights in $$d: run make baseline first"; exit 2; }; \
+	f=$$d/net_g_$$n.pth; test -f $$f || f=runs/$(BASE)/net_g_$$n.pth; \
+	test -f $$f || { echo "no net_g_$$n.pth in $$d or runs/$(BASE)"; exit 2; }; \
+	$(VENV)/bin/restoration export --checkpoint $$f --opt options/train/$(BASE).yml \
 		--out pretrained/compact-x4-baseline.safetensors --name compact-x4-baseline --overwrite --register --default \
 		--description "SRVGGNetCompact x4 (64 feat, 16 conv, PReLU): faithful restoration of real photos, degraded or clean" \
-		--trained-on "options/train/compact_x4_baseline.yml, iteration $$n (EMA): the photo corpus (datasets/photo_corpus.py), Real-ESRGAN x4 degradations + 20% light tasks, L1, warm start realesr-animevideov3"
+		--trained-on "options/train/$(BASE).yml, iteration $$n (EMA): the photo corpus (datasets/photo_corpus.py), Real-ESRGAN x4 degradations + 20% light tasks, L1; first stage compact-x4-baseline-stage1 (warm start realesr-animevideov3)"
 
 # docs/results/models/: the shipped and imported models side by side with bicubic (PSNR-Y, SSIM-Y, LPIPS-alex/vgg,
 # seconds per output megapixel, crop grid). MODELS="a b" chooses the models.
@@ -280,19 +286,23 @@ results-models: testset
 		-o docs/results/models
 
 # ---------------------------------------------------------------------------------------------- the TGSR result
-# From the shipped compact-x4-baseline: Step A on 512 tasks with both recipes and their agreement (and, on 64 tasks,
-# the indicator's agreement with itself under another seed, at four sample sizes, and two fast recipes against the
-# reproducible one), Step B from the faithful probe, then six runs of the same length and learning rate: the control
-# (compact-x4-baseline-cont: the baseline's own recipe), TG (group-uniform sampling), TG with FAMO / UW / PCGrad over
-# the groups and TG with G0 keeping 60% of the samples; then every model and realesrgan-x4plus against bicubic per
-# group on the held-out test photos (docs/results/tg/), and which tasks realesrgan-x4plus serves worst
-# (docs/results/x4plus_worst/). Hours of CPU; every step resumes or skips what is done, and a finished Step C run
-# committed in runs/<run>/ is not trained again.
+# From compact-x4-baseline-stage1 (the default model's first stage): Step A on 512 tasks with both recipes and their
+# agreement (and, on 64 tasks, the indicator's agreement with itself under another seed, at four sample sizes, and
+# four fast recipes against the reproducible one), Step B from the faithful probe, then six runs of the same length
+# and learning rate: the control (compact-x4-baseline-cont: the baseline's own recipe), TG (group-uniform sampling),
+# TG with FAMO / UW / PCGrad over the groups and TG with G0 keeping 60% of the samples; then every model and
+# realesrgan-x4plus against bicubic per group on the held-out test photos (docs/results/tg/), and which tasks
+# realesrgan-x4plus serves worst (docs/results/x4plus_worst/). Hours of CPU; every step resumes or skips what is done,
+# and a finished Step C run committed in runs/<run>/ is not trained again.
 TG_TASKS := experiments/tasks/compact_x4
 # The 64-task agreement studies: the indicator against itself (another seed) at growing sample sizes, then fast
 # recipes against the largest (they reuse its faithful results).
 SELF_AGREE := reseed lowvar lowvar16 lowvar32
 FAST_AGREE := lowvar32_fast4 lowvar32_fast8 lowvar32_fast2lr lowvar32_fast4b16
+# Step A on all 512 tasks with the 8-step fast recipe of the reproducible indicator, its groups, and TG on them
+# against the same control (docs/results/tg_lowvar32/).
+TG_LV_TASKS := experiments/tasks/compact_x4_lowvar32_fast8
+TG_LV_RUNS := compact_x4_tg_lowvar32
 TG_RUNS := compact_x4_baseline_cont compact_x4_tg compact_x4_tg_famo compact_x4_tg_uw compact_x4_tg_pcgrad \
 	compact_x4_tg_g0share
 .PHONY: results export-results
@@ -310,14 +320,22 @@ results: testset
 		$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_$$v.yml --fast --shard 0/8 --resume && \
 		$(VENV)/bin/restoration tasks agree -opt options/tasks/probe_compact_x4_$$v.yml || exit 1; done
 	$(VENV)/bin/restoration tasks group -opt options/tasks/group_compact_x4.yml --resume
-	@for run in $(TG_RUNS); do test -f experiments/$$run/models/net_g_latest.pth || \
+	@for k in 0 1 2 3 4 5 6 7; do $(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_lowvar32_fast8.yml \
+		--fast --shard $$k/8 --resume || exit 1; done
+	$(VENV)/bin/restoration tasks group -opt options/tasks/group_compact_x4_lowvar32.yml --resume
+	@for run in $(TG_RUNS) $(TG_LV_RUNS); do test -f experiments/$$run/models/net_g_latest.pth || \
 		{ test -f runs/$$run/net_g_2000.pth && mkdir -p experiments/$$run/models && \
 			cp runs/$$run/net_g_2000.pth experiments/$$run/models/net_g_latest.pth; } || \
 		$(VENV)/bin/restoration train -opt options/train/$$run.yml --auto_resume || exit 1; done
 	$(VENV)/bin/restoration tasks report --bank $(TG_TASKS)/bank_grouped.json --out docs/results/tg --resume \
-		--gt-folder datasets/corpus/HR/test --val-size 256 --tasks-per-group 8 --model baseline=compact-x4-baseline \
+		--gt-folder datasets/corpus/HR/test --val-size 256 --tasks-per-group 8 \
+		--model baseline=compact-x4-baseline-stage1 \
 		$(foreach r,$(TG_RUNS),--model $(subst _,-,$(patsubst compact_x4_%,%,$(r)))=experiments/$(r)/models/net_g_latest.pth) \
 		--model x4plus=realesrgan-x4plus
+	$(VENV)/bin/restoration tasks report --bank $(TG_LV_TASKS)/bank_grouped.json --out docs/results/tg_lowvar32 --resume \
+		--gt-folder datasets/corpus/HR/test --val-size 256 --tasks-per-group 8 \
+		--model baseline=compact-x4-baseline-stage1 \
+		$(foreach r,compact_x4_baseline_cont $(TG_LV_RUNS),--model $(subst _,-,$(patsubst compact_x4_%,%,$(r)))=experiments/$(r)/models/net_g_latest.pth)
 	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_x4plus.yml --resume
 	$(VENV)/bin/restoration tasks worst -opt options/tasks/probe_x4plus.yml --gt-folder datasets/corpus/HR/test \
 		--out docs/results/x4plus_worst
