@@ -177,17 +177,19 @@ baseline-cosine: data
 	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_mse.yml --auto_resume \
 		--force_yml name=compact_x4_baseline_cosine train:pixel_opt:type=L1Loss
 
-# The same second stage (L1) on the second corpus, 35 training photos (options/train/compact_x4_baseline_v2.yml);
-# baseline-v2-mse: with the MSE loss; baseline-v2-long: 6000 iterations, the stage of the shipped default.
+# The second stage of the default on the second corpus, 35 training photos (options/train/compact_x4_baseline_v2_long.yml,
+# 6000 iterations); baseline-v2 / baseline-v2-mse: the same stage for 2000 iterations, with L1 / MSE (docs/RESULTS.md).
+V2_SHORT := train:total_iter=2000 train:scheduler:periods=[2000] val:val_freq=250
 baseline-v2-long: data
 	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_v2_long.yml --auto_resume
 
 baseline-v2: data
-	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_v2.yml --auto_resume
+	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_v2_long.yml --auto_resume \
+		--force_yml name=compact_x4_baseline_v2 $(V2_SHORT)
 
 baseline-v2-mse: data
-	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_v2.yml --auto_resume \
-		--force_yml name=compact_x4_baseline_v2_mse train:pixel_opt:type=MSELoss
+	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_v2_long.yml --auto_resume \
+		--force_yml name=compact_x4_baseline_v2_mse $(V2_SHORT) train:pixel_opt:type=MSELoss
 
 save-baseline:  ## copy the run's latest training state, weights, curves and logs into runs/ (to commit)
 	@n=$$(ls $(RUN_DIR)/training_states | sed -n 's/^\([0-9]*\)\.state$$/\1/p' | sort -n | tail -1); \
@@ -300,9 +302,9 @@ TG_TASKS := experiments/tasks/compact_x4
 SELF_AGREE := reseed lowvar lowvar16 lowvar32
 FAST_AGREE := lowvar32_fast4 lowvar32_fast8 lowvar32_fast2lr lowvar32_fast4b16
 # Step A on all 512 tasks with the 8-step fast recipe of the reproducible indicator, its groups, and TG on them
-# against the same control (docs/results/tg_lowvar32/).
+# (compact_x4_tg.yml on that bank) against the same control (docs/results/tg_lowvar32/).
 TG_LV_TASKS := experiments/tasks/compact_x4_lowvar32_fast8
-TG_LV_RUNS := compact_x4_tg_lowvar32
+TG_LV_RUN := compact_x4_tg_lowvar32
 TG_RUNS := compact_x4_baseline_cont compact_x4_tg compact_x4_tg_famo compact_x4_tg_uw compact_x4_tg_pcgrad \
 	compact_x4_tg_g0share
 .PHONY: results export-results
@@ -323,10 +325,15 @@ results: testset
 	@for k in 0 1 2 3 4 5 6 7; do $(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_lowvar32_fast8.yml \
 		--fast --shard $$k/8 --resume || exit 1; done
 	$(VENV)/bin/restoration tasks group -opt options/tasks/group_compact_x4_lowvar32.yml --resume
-	@for run in $(TG_RUNS) $(TG_LV_RUNS); do test -f experiments/$$run/models/net_g_latest.pth || \
+	@for run in $(TG_RUNS); do test -f experiments/$$run/models/net_g_latest.pth || \
 		{ test -f runs/$$run/net_g_2000.pth && mkdir -p experiments/$$run/models && \
 			cp runs/$$run/net_g_2000.pth experiments/$$run/models/net_g_latest.pth; } || \
 		$(VENV)/bin/restoration train -opt options/train/$$run.yml --auto_resume || exit 1; done
+	@test -f experiments/$(TG_LV_RUN)/models/net_g_latest.pth || \
+		{ test -f runs/$(TG_LV_RUN)/net_g_2000.pth && mkdir -p experiments/$(TG_LV_RUN)/models && \
+			cp runs/$(TG_LV_RUN)/net_g_2000.pth experiments/$(TG_LV_RUN)/models/net_g_latest.pth; } || \
+		$(VENV)/bin/restoration train -opt options/train/compact_x4_tg.yml --auto_resume --force_yml name=$(TG_LV_RUN) \
+			'datasets:train:tasks:bank=[$(TG_LV_TASKS)/bank_grouped.json,options/tasks/bank_light_x4.json]'
 	$(VENV)/bin/restoration tasks report --bank $(TG_TASKS)/bank_grouped.json --out docs/results/tg --resume \
 		--gt-folder datasets/corpus/HR/test --val-size 256 --tasks-per-group 8 \
 		--model baseline=compact-x4-baseline-stage1 \
@@ -335,7 +342,8 @@ results: testset
 	$(VENV)/bin/restoration tasks report --bank $(TG_LV_TASKS)/bank_grouped.json --out docs/results/tg_lowvar32 --resume \
 		--gt-folder datasets/corpus/HR/test --val-size 256 --tasks-per-group 8 \
 		--model baseline=compact-x4-baseline-stage1 \
-		$(foreach r,compact_x4_baseline_cont $(TG_LV_RUNS),--model $(subst _,-,$(patsubst compact_x4_%,%,$(r)))=experiments/$(r)/models/net_g_latest.pth)
+		--model baseline-cont=experiments/compact_x4_baseline_cont/models/net_g_latest.pth \
+		--model tg-lowvar32=experiments/$(TG_LV_RUN)/models/net_g_latest.pth
 	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_x4plus.yml --resume
 	$(VENV)/bin/restoration tasks worst -opt options/tasks/probe_x4plus.yml --gt-folder datasets/corpus/HR/test \
 		--out docs/results/x4plus_worst
