@@ -272,7 +272,7 @@ BASE ?= compact_x4_baseline_v2_long
 .PHONY: export-baseline
 export-baseline: setup
 	@d=experiments/$(BASE)/models; n=$${ITER:-$$(ls $$d 2>/dev/null | sed -n 's/^net_g_\([0-9]*\)\.pth$$/\1/p' | sort -n | tail -1)}; \
-	test -n "$$n" || { echo "no weights in $$d: run make baseline first"; exit 2; }; \
+	test -n "$$n" || { echo "no weights in $$d: train options/train/$(BASE).yml first, or give ITER"; exit 2; }; \
 	f=$$d/net_g_$$n.pth; test -f $$f || f=runs/$(BASE)/net_g_$$n.pth; \
 	test -f $$f || { echo "no net_g_$$n.pth in $$d or runs/$(BASE)"; exit 2; }; \
 	$(VENV)/bin/restoration export --checkpoint $$f --opt options/train/$(BASE).yml \
@@ -294,8 +294,9 @@ results-models: testset
 # and learning rate: the control (compact-x4-baseline-cont: the baseline's own recipe), TG (group-uniform sampling),
 # TG with FAMO / UW / PCGrad over the groups and TG with G0 keeping 60% of the samples; then every model and
 # realesrgan-x4plus against bicubic per group on the held-out test photos (docs/results/tg/), and which tasks
-# realesrgan-x4plus serves worst (docs/results/x4plus_worst/). Hours of CPU; every step resumes or skips what is done,
-# and a finished Step C run committed in runs/<run>/ is not trained again.
+# realesrgan-x4plus serves worst (docs/results/x4plus_worst/); and the same Steps A-C on the reproducible indicator
+# (below). Hours of CPU; every step resumes or skips what is done, and a finished Step C run committed in runs/<run>/
+# is not trained again.
 TG_TASKS := experiments/tasks/compact_x4
 # The 64-task agreement studies: the indicator against itself (another seed) at growing sample sizes, then fast
 # recipes against the largest (they reuse its faithful results).
