@@ -308,6 +308,13 @@ TG_LV_TASKS := experiments/tasks/compact_x4_lowvar32_fast8
 TG_LV_RUN := compact_x4_tg_lowvar32
 TG_RUNS := compact_x4_baseline_cont compact_x4_tg compact_x4_tg_famo compact_x4_tg_uw compact_x4_tg_pcgrad \
 	compact_x4_tg_g0share
+# A Step C run: its weights from experiments/, else the finished run committed in runs/RUN/, else trained
+# ($(call step_c,RUN,TRAIN-ARGS)).
+comma := ,
+step_c = { test -f experiments/$(1)/models/net_g_latest.pth || \
+	{ test -f runs/$(1)/net_g_2000.pth && mkdir -p experiments/$(1)/models && \
+		cp runs/$(1)/net_g_2000.pth experiments/$(1)/models/net_g_latest.pth; } || \
+	$(VENV)/bin/restoration train $(2) --auto_resume; }
 .PHONY: results export-results
 results: testset
 	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4.yml --fast --resume
@@ -326,15 +333,9 @@ results: testset
 	@for k in 0 1 2 3 4 5 6 7; do $(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_lowvar32_fast8.yml \
 		--fast --shard $$k/8 --resume || exit 1; done
 	$(VENV)/bin/restoration tasks group -opt options/tasks/group_compact_x4_lowvar32.yml --resume
-	@for run in $(TG_RUNS); do test -f experiments/$$run/models/net_g_latest.pth || \
-		{ test -f runs/$$run/net_g_2000.pth && mkdir -p experiments/$$run/models && \
-			cp runs/$$run/net_g_2000.pth experiments/$$run/models/net_g_latest.pth; } || \
-		$(VENV)/bin/restoration train -opt options/train/$$run.yml --auto_resume || exit 1; done
-	@test -f experiments/$(TG_LV_RUN)/models/net_g_latest.pth || \
-		{ test -f runs/$(TG_LV_RUN)/net_g_2000.pth && mkdir -p experiments/$(TG_LV_RUN)/models && \
-			cp runs/$(TG_LV_RUN)/net_g_2000.pth experiments/$(TG_LV_RUN)/models/net_g_latest.pth; } || \
-		$(VENV)/bin/restoration train -opt options/train/compact_x4_tg.yml --auto_resume --force_yml name=$(TG_LV_RUN) \
-			'datasets:train:tasks:bank=[$(TG_LV_TASKS)/bank_grouped.json,options/tasks/bank_light_x4.json]'
+	@$(foreach r,$(TG_RUNS),$(call step_c,$(r),-opt options/train/$(r).yml) && ) \
+		$(call step_c,$(TG_LV_RUN),-opt options/train/compact_x4_tg.yml --force_yml name=$(TG_LV_RUN) \
+			'datasets:train:tasks:bank=[$(TG_LV_TASKS)/bank_grouped.json$(comma)options/tasks/bank_light_x4.json]')
 	$(VENV)/bin/restoration tasks report --bank $(TG_TASKS)/bank_grouped.json --out docs/results/tg --resume \
 		--gt-folder datasets/corpus/HR/test --val-size 256 --tasks-per-group 8 \
 		--model baseline=compact-x4-baseline-stage1 \

@@ -171,13 +171,15 @@ def mate_photos(root: Path) -> list[Photo]:
 
 
 def lomiri_photos(root: Path) -> list[Photo]:
+    stanzas = {release: dep5_licences(root / f"usr/share/doc/lomiri-wallpapers-{release}/copyright")
+               for release in {r for r, _ in LOMIRI_PHOTOS}}
     photos = []
     for release, stem in LOMIRI_PHOTOS:
         pkg = f"lomiri-wallpapers-{release}"
         path = root / "usr/share/backgrounds" / f"{stem}.jpg"
         if not path.is_file():
             raise RestorationError(f"{pkg}: {path} is missing")
-        holder, licence = _dep5_for(dep5_licences(root / f"usr/share/doc/{pkg}/copyright"), f"{release}/{stem}.jpg")
+        holder, licence = _dep5_for(stanzas[release], f"{release}/{stem}.jpg")
         if not licence:
             raise RestorationError(f"{pkg}: no licence for {release}/{stem}.jpg in its copyright file")
         photos.append(Photo(stem.partition("_by_")[0], path, f"{pkg}:{path.relative_to(root)}", holder, licence,

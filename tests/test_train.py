@@ -398,8 +398,5 @@ def test_export_reads_the_network_an_option_file_inherits(tmp_path, photos, monk
     assert cli_main(["export", "--checkpoint", str(ckpt), "--opt", str(child), "--out", str(out)]) == 0, \
         capsys.readouterr().err
     with safe_open(str(out), "pt") as f:
-        assert f.metadata()["arch"] == base_arch(base) and '"experiment": "child"' in f.metadata()["extra"]
-
-
-def base_arch(path) -> str:
-    return yaml.safe_load(path.read_text())["network_g"]["type"]
+        assert f.metadata()["arch"] == yaml.safe_load(base.read_text())["network_g"]["type"]
+        assert '"experiment": "child"' in f.metadata()["extra"]
