@@ -144,8 +144,8 @@ reliability-doc: setup
 # ---------------------------------------------------------------------------------------------- real data and models
 # The offline photo corpus (datasets/corpus/): photographs from Debian wallpaper packages (apt-get download, unpacked
 # with dpkg -x, nothing installed) and the package photos; fixed train/val/test split, 400 px training sub-images.
-.PHONY: data baseline baseline-scratch baseline-mse baseline-cosine baseline-v2 baseline-v2-mse baseline-v2-long \
-	save-baseline testset results-models
+.PHONY: data baseline baseline-scratch baseline-mse baseline-cosine baseline-v2 baseline-v2-mse baseline-v2-l1mse \
+	baseline-v2-long save-baseline testset results-models
 data: setup assets
 	@test -f datasets/corpus/train/meta_info/meta_info_textured_v2.txt || \
 		$(PY) datasets/photo_corpus.py -o datasets/corpus
@@ -178,7 +178,8 @@ baseline-cosine: data
 		--force_yml name=compact_x4_baseline_cosine train:pixel_opt:type=L1Loss
 
 # The second stage of the default on the second corpus, 35 training photos (options/train/compact_x4_baseline_v2_long.yml,
-# 6000 iterations); baseline-v2 / baseline-v2-mse: the same stage for 2000 iterations, with L1 / MSE (docs/RESULTS.md).
+# 6000 iterations); baseline-v2 / baseline-v2-mse / baseline-v2-l1mse: the same stage for 2000 iterations, with L1 /
+# MSE / L1 + MSE_WEIGHT x MSE (docs/RESULTS.md: MSE_WEIGHT=10 and 30).
 V2_SHORT := train:total_iter=2000 train:scheduler:periods=[2000] val:val_freq=250
 baseline-v2-long: data
 	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_v2_long.yml --auto_resume
@@ -190,6 +191,12 @@ baseline-v2: data
 baseline-v2-mse: data
 	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_v2_long.yml --auto_resume \
 		--force_yml name=compact_x4_baseline_v2_mse $(V2_SHORT) train:pixel_opt:type=MSELoss
+
+MSE_WEIGHT ?= 10
+baseline-v2-l1mse: data
+	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_v2_long.yml --auto_resume \
+		--force_yml name=compact_x4_baseline_v2_l1mse$(MSE_WEIGHT) $(V2_SHORT) train:pixel_opt:type=L1MSELoss \
+		train:pixel_opt:mse_weight=$(MSE_WEIGHT)
 
 save-baseline:  ## copy the run's latest training state, weights, curves and logs into runs/ (to commit)
 	@n=$$(ls $(RUN_DIR)/training_states | sed -n 's/^\([0-9]*\)\.state$$/\1/p' | sort -n | tail -1); \
@@ -306,6 +313,8 @@ FAST_AGREE := lowvar32_fast4 lowvar32_fast8 lowvar32_fast2lr lowvar32_fast4b16
 # (compact_x4_tg.yml on that bank) against the same control (docs/results/tg_lowvar32/).
 TG_LV_TASKS := experiments/tasks/compact_x4_lowvar32_fast8
 TG_LV_RUN := compact_x4_tg_lowvar32
+TG_LV_G0 := compact_x4_tg_g0share_lowvar32
+TG_LV_BANK = 'datasets:train:tasks:bank=[$(TG_LV_TASKS)/bank_grouped.json$(comma)options/tasks/bank_light_x4.json]'
 TG_RUNS := compact_x4_baseline_cont compact_x4_tg compact_x4_tg_famo compact_x4_tg_uw compact_x4_tg_pcgrad \
 	compact_x4_tg_g0share
 # A Step C run: its weights from experiments/, else the finished run committed in runs/RUN/, else trained
@@ -334,8 +343,8 @@ results: testset
 		--fast --shard $$k/8 --resume || exit 1; done
 	$(VENV)/bin/restoration tasks group -opt options/tasks/group_compact_x4_lowvar32.yml --resume
 	@$(foreach r,$(TG_RUNS),$(call step_c,$(r),-opt options/train/$(r).yml) && ) \
-		$(call step_c,$(TG_LV_RUN),-opt options/train/compact_x4_tg.yml --force_yml name=$(TG_LV_RUN) \
-			'datasets:train:tasks:bank=[$(TG_LV_TASKS)/bank_grouped.json$(comma)options/tasks/bank_light_x4.json]')
+		$(call step_c,$(TG_LV_RUN),-opt options/train/compact_x4_tg.yml --force_yml name=$(TG_LV_RUN) $(TG_LV_BANK)) && \
+		$(call step_c,$(TG_LV_G0),-opt options/train/compact_x4_tg_g0share.yml --force_yml name=$(TG_LV_G0) $(TG_LV_BANK))
 	$(VENV)/bin/restoration tasks report --bank $(TG_TASKS)/bank_grouped.json --out docs/results/tg --resume \
 		--gt-folder datasets/corpus/HR/test --val-size 256 --tasks-per-group 8 \
 		--model baseline=compact-x4-baseline-stage1 \
@@ -345,7 +354,8 @@ results: testset
 		--gt-folder datasets/corpus/HR/test --val-size 256 --tasks-per-group 8 \
 		--model baseline=compact-x4-baseline-stage1 \
 		--model baseline-cont=experiments/compact_x4_baseline_cont/models/net_g_latest.pth \
-		--model tg-lowvar32=experiments/$(TG_LV_RUN)/models/net_g_latest.pth
+		--model tg-lowvar32=experiments/$(TG_LV_RUN)/models/net_g_latest.pth \
+		--model tg-g0share-lowvar32=experiments/$(TG_LV_G0)/models/net_g_latest.pth
 	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_x4plus.yml --resume
 	$(VENV)/bin/restoration tasks worst -opt options/tasks/probe_x4plus.yml --gt-folder datasets/corpus/HR/test \
 		--out docs/results/x4plus_worst

@@ -13,7 +13,7 @@ from torch import Tensor
 from restoration.errors import OptionError
 from restoration.training.batch import Batch
 
-PIXEL_LOSSES = ("L1Loss", "MSELoss", "CharbonnierLoss")
+PIXEL_LOSSES = ("L1Loss", "MSELoss", "CharbonnierLoss", "L1MSELoss")
 
 
 class PerSampleLoss(Protocol):
@@ -21,13 +21,18 @@ class PerSampleLoss(Protocol):
 
 
 def pixel_loss_per_sample(out: Tensor, target: Tensor, loss_opt: dict) -> Tensor:
-    """Per-sample pixel loss ``[B]`` (mean over C, H, W) times ``loss_weight``: L1Loss, MSELoss, CharbonnierLoss."""
+    """Per-sample pixel loss ``[B]`` (mean over C, H, W) times ``loss_weight``: L1Loss, MSELoss, CharbonnierLoss, or
+    L1MSELoss = |d| + ``mse_weight`` d^2, which keeps L1's constant pull on small errors (a clean photo's fine detail)
+    while large errors (texture the input cannot carry) are pulled toward their mean, as MSE does."""
     kind = loss_opt.get("type", "L1Loss")
     weight = float(loss_opt.get("loss_weight", 1.0))
     if kind == "L1Loss":
         d = (out - target).abs()
     elif kind == "MSELoss":
         d = (out - target) ** 2
+    elif kind == "L1MSELoss":
+        diff = out - target
+        d = diff.abs() + float(loss_opt.get("mse_weight", 1.0)) * diff ** 2
     elif kind == "CharbonnierLoss":
         d = torch.sqrt((out - target) ** 2 + float(loss_opt.get("eps", 1e-12)))
     else:
