@@ -20,7 +20,9 @@ from restoration.errors import RestorationError
 from restoration.inference.ncnn_format import FP32_TAG, MAGIC
 
 ARCHS = ("SRVGGNetCompact", "RRDBNet")
-NO_SGEMM, NO_WINOGRAD = 1 << 5, 1 << 6  # bits of ncnn's per-layer feature mask (layer parameter 31)
+FEAT = "feat"  # the RRDBNet trunk's output features (input size), where its upsampling end starts
+TAIL_MARGIN = 2  # rows of FEAT the upsampling end's four convolutions read beyond a strip, each side
+TAIL_STRIP_BYTES = 16 << 20  # one float32 blob of the upsampling end at x4 resolution, for a strip of FEAT rows
 
 
 def _f32(t) -> bytes:
@@ -41,17 +43,13 @@ class _Graph:
         self.layers.append((kind, name, list(inputs), [blob], params))
         return blob
 
-    def conv(self, blob: str, conv, leaky: float | None = None, out: str | None = None, direct: bool = False) -> str:
-        """A convolution; ``direct`` runs it without im2col/Winograd workspace (ncnn's per-layer feature mask), for
-        the full-resolution layers whose workspace would be several times the image."""
+    def conv(self, blob: str, conv, leaky: float | None = None, out: str | None = None) -> str:
         cout, cin, kh, kw = conv.weight.shape
         if kh != kw or conv.padding != (kh // 2, kw // 2) or conv.stride != (1, 1) or conv.bias is None:
             raise RestorationError("ncnn backend: a convolution is not a square 'same' convolution with bias")
         act = "" if leaky is None else f" 9=2 -23310=1,{leaky:e}"  # leaky ReLU fused into the convolution
         self.weights += struct.pack("<I", FP32_TAG) + _f32(conv.weight) + _f32(conv.bias)
-        mask = f" 31={NO_SGEMM | NO_WINOGRAD}" if direct else ""
-        return self.add("Convolution", [blob], f"0={cout} 1={kw} 4={kw // 2} 5=1 6={cout * cin * kh * kw}{act}{mask}",
-                        out)
+        return self.add("Convolution", [blob], f"0={cout} 1={kw} 4={kw // 2} 5=1 6={cout * cin * kh * kw}{act}", out)
 
     def text(self) -> str:
         uses: dict[str, int] = {}
@@ -105,7 +103,8 @@ def compact_graph(net) -> tuple[str, bytes]:
 
 def rrdb_graph(net) -> tuple[str, bytes]:
     """(``.param`` text, ``.bin`` bytes) of a BasicSR ``RRDBNet`` at x4 (Real-ESRGAN x4plus and its kin), in the
-    layout of the released x4plus graph: leaky ReLUs fused into their convolutions, residual scalings in Eltwise."""
+    layout of the released x4plus graph: leaky ReLUs fused into their convolutions, residual scalings in Eltwise.
+    The blob ``FEAT`` is the trunk's output, where :func:`rrdb_tail_graph` takes over."""
     if int(net.scale) != 4:
         raise RestorationError(f"ncnn backend: RRDBNet x{net.scale} (pixel-unshuffled input) is not supported; x4 is")
     g = _Graph()
@@ -121,23 +120,50 @@ def rrdb_graph(net) -> tuple[str, bytes]:
             x5 = g.conv(g.add("Concat", xs, "0=0"), rdb.conv5)
             h = g.add("Eltwise", [x5, xs[0]], "0=1 -23301=2,2.000000e-01,1.000000e+00")  # x5 * 0.2 + x
         h = g.add("Eltwise", [h, rrdb_in], "0=1 -23301=2,2.000000e-01,1.000000e+00")
-    feat = g.add("BinaryOp", [feat, g.conv(h, net.conv_body)], "0=0")
-    # the x4 layers run direct: their im2col workspace alone is 0.6 GB for a 128 px window (0.2-0.3 GB of peak RSS
-    # saved, 14 % slower in all)
+    _tail(g, g.add("BinaryOp", [feat, g.conv(h, net.conv_body)], "0=0", out=FEAT), net)
+    return g.text(), bytes(g.weights)
+
+
+def _tail(g: _Graph, feat: str, net) -> None:
     feat = g.conv(g.add("Interp", [feat], "0=1 1=2.000000e+00 2=2.000000e+00"), net.conv_up1, leaky=0.2)
-    feat = g.conv(g.add("Interp", [feat], "0=1 1=2.000000e+00 2=2.000000e+00"), net.conv_up2, leaky=0.2, direct=True)
-    g.conv(g.conv(feat, net.conv_hr, leaky=0.2, direct=True), net.conv_last, out="output", direct=True)
+    feat = g.conv(g.add("Interp", [feat], "0=1 1=2.000000e+00 2=2.000000e+00"), net.conv_up2, leaky=0.2)
+    g.conv(g.conv(feat, net.conv_hr, leaky=0.2), net.conv_last, out="output")
+
+
+def rrdb_tail_graph(net) -> tuple[str, bytes]:
+    """The upsampling end of an RRDBNet (nearest x2, conv_up1, nearest x2, conv_up2, conv_hr, conv_last) as a graph of
+    its own, from the ``FEAT`` features: :class:`NcnnRunner` runs it on strips of rows, since on a whole 160 px window
+    its blobs and im2col workspace at x2 and x4 resolution took 0.5-0.6 GB. An output row depends on the rows of
+    ``FEAT`` up to 2 above and 1 below its own."""
+    g = _Graph()
+    _tail(g, "data", net)
     return g.text(), bytes(g.weights)
 
 
 WRITERS = {"SRVGGNetCompact": compact_graph, "RRDBNet": rrdb_graph}
 
 
+def release_freed_memory() -> None:
+    """Give the heap's free pages back to the system (glibc's ``malloc_trim``; nothing elsewhere): the weights freed
+    once ncnn holds its own copy are many small blocks that glibc would otherwise keep, 0.1 GB for x4plus."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        libc = None
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+
+
 class NcnnRunner:
     """A callable like the torch network (1 x C x H x W float in 0..1 -> 1 x C x sH x sW) that runs its ncnn graph on
     the CPU in float32 with ``threads`` threads. One ncnn extractor and one pair of memory pools per call: safe to share
     between callers, and windows of other shapes (at the image border) never leave unusable chunks in a pool that
-    lives as long as the model (the net's own pools grew x4plus to 3 GB over a 1024 px image)."""
+    lives as long as the model (the net's own pools grew x4plus to 3 GB over a 1024 px image). An RRDBNet's x4 end
+    runs on strips of rows (:func:`rrdb_tail_graph`), the same sums on less memory."""
 
     def __init__(self, net: Any, arch: str, threads: int) -> None:
         try:
@@ -147,9 +173,13 @@ class NcnnRunner:
                                    "`pip install ncnn`)") from None
         if arch not in ARCHS:
             raise RestorationError(f"the ncnn backend runs {', '.join(ARCHS)} models; this one is {arch}")
-        param, weights = WRITERS[arch](net)
-        self.net = ncnn.Net()  # pyright: ignore[reportAttributeAccessIssue]  # a compiled module without stubs
-        opt = self.net.opt
+        self._ncnn: Any = ncnn  # a compiled module without stubs
+        self.net = self._load(*WRITERS[arch](net), threads)
+        self.tail = self._load(*rrdb_tail_graph(net), threads) if arch == "RRDBNet" else None
+
+    def _load(self, param: str, weights: bytes, threads: int) -> Any:
+        net = self._ncnn.Net()
+        opt = net.opt
         opt.use_vulkan_compute = False
         opt.num_threads = max(1, int(threads))
         for name in ("use_fp16_storage", "use_fp16_packed", "use_fp16_arithmetic", "use_bf16_storage",
@@ -158,27 +188,52 @@ class NcnnRunner:
         with tempfile.TemporaryDirectory(prefix="restoration-ncnn-") as tmp:
             (Path(tmp) / "m.param").write_text(param)
             (Path(tmp) / "m.bin").write_bytes(weights)
-            if self.net.load_param(str(Path(tmp) / "m.param")) or self.net.load_model(str(Path(tmp) / "m.bin")):
+            if net.load_param(str(Path(tmp) / "m.param")) or net.load_model(str(Path(tmp) / "m.bin")):
                 raise RestorationError("ncnn could not load the graph written for this model")
-        self._ncnn: Any = ncnn  # a compiled module without stubs
+        return net
 
-    def __call__(self, x):
-        import torch
-
-        arr = np.ascontiguousarray(x[0].detach().float().cpu().numpy())
+    def _run(self, net: Any, arr: np.ndarray, blob: str) -> np.ndarray:
+        """``blob`` of ``net`` for the C x H x W float32 input ``arr``, with pools that are emptied on return."""
         blobs, workspace = self._ncnn.UnlockedPoolAllocator(), self._ncnn.PoolAllocator()
-        ex = self.net.create_extractor()
+        ex = net.create_extractor()
         ex.set_blob_allocator(blobs)
         ex.set_workspace_allocator(workspace)
+        arr = np.ascontiguousarray(arr)  # held while ncnn reads it: a Mat made from an array does not copy it
         ex.input("data", self._ncnn.Mat(arr))
-        ret, out = ex.extract("output")
+        ret, out = ex.extract(blob)
         if ret:
-            raise RestorationError(f"ncnn failed on a {tuple(x.shape)} window (code {ret})")
-        result = torch.from_numpy(np.array(out))[None].to(x.device)
+            raise RestorationError(f"ncnn failed on a {arr.shape[1]} x {arr.shape[2]} window (code {ret})")
+        result = np.array(out)
         del out, ex  # every Mat goes back to the pools before they are emptied
         blobs.clear()
         workspace.clear()
         return result
 
+    def _tail_strips(self, feat: np.ndarray) -> np.ndarray:
+        """The upsampling end on strips of ``feat``'s rows, each read with ``TAIL_MARGIN`` rows of context either
+        side; every output row comes from a strip that holds all the rows it depends on, as one pass would."""
+        c, h, w = feat.shape
+        rows = max(1, TAIL_STRIP_BYTES // (16 * w * c * 4))  # a x4 blob of 4 * rows x 4 * w x c float32
+        out = None
+        for top in range(0, h, rows):
+            lo, hi = max(0, top - TAIL_MARGIN), min(h, top + rows + TAIL_MARGIN)
+            part = self._run(self.tail, feat[:, lo:hi], "output")
+            if out is None:
+                out = np.empty((part.shape[0], 4 * h, 4 * w), dtype=np.float32)
+            keep = min(rows, h - top)
+            out[:, 4 * top:4 * (top + keep)] = part[:, 4 * (top - lo):4 * (top - lo + keep)]
+        assert out is not None
+        return out
 
-__all__ = ["ARCHS", "NcnnRunner", "compact_graph", "rrdb_graph"]
+    def __call__(self, x):
+        import torch
+
+        arr = x[0].detach().float().cpu().numpy()
+        if self.tail is None:
+            result = self._run(self.net, arr, "output")
+        else:
+            result = self._tail_strips(self._run(self.net, arr, FEAT))
+        return torch.from_numpy(result)[None].to(x.device)
+
+
+__all__ = ["ARCHS", "NcnnRunner", "compact_graph", "release_freed_memory", "rrdb_graph", "rrdb_tail_graph"]

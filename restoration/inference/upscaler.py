@@ -131,7 +131,7 @@ class Upscaler:
     the offline photos) and compiled; tiles of ``INT8_TILE`` px unless ``tile`` is given (one shape, one compile).
     ``backend``: "torch", or "ncnn" (CPU, float32, SRVGGNetCompact and RRDBNet x4 models: the network written as an
     ncnn graph and run by ncnn's Winograd/packed convolutions, about 2x torch's CPU throughput here, outputs within
-    1/255 of torch's; on RRDBNet ncnn holds about twice torch's memory), or "auto": ncnn for an SRVGGNetCompact model
+    1/255 of torch's; on RRDBNet ncnn holds about 1.4x torch's memory), or "auto": ncnn for an SRVGGNetCompact model
     in float32 on the CPU when the ncnn package is installed (same memory as torch), torch otherwise.
 
     An ``Upscaler`` is shared state (a loaded network): ``upscale`` never changes it, so one instance can serve
@@ -182,11 +182,13 @@ class Upscaler:
             backend = "ncnn" if self._ncnn_fits() else "torch"
         self.backend = backend
         if backend == "ncnn":
-            from restoration.inference.ncnn_backend import NcnnRunner
+            from restoration.inference.ncnn_backend import NcnnRunner, release_freed_memory
 
             if self.device != "cpu" or self.half or self.int8:
                 raise RestorationError("the ncnn backend runs float32 on the CPU: drop --int8/--half/--device")
             self.runner = NcnnRunner(self.net, self.descriptor.arch, self.threads or torch.get_num_threads())
+            self.net = self.net.to("meta")  # ncnn holds its own copy of the weights: the torch one is not used again
+            release_freed_memory()
 
     def _ncnn_fits(self) -> bool:
         """Whether "auto" picks ncnn: a plain SRVGGNetCompact, float32 on the CPU, and the ncnn package present."""

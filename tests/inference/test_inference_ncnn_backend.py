@@ -13,7 +13,7 @@ from restoration.cli import main
 from restoration.errors import RestorationError
 from restoration.inference import Upscaler
 from restoration.inference.ncnn import convert
-from restoration.inference.ncnn_backend import NcnnRunner, compact_graph, rrdb_graph
+from restoration.inference.ncnn_backend import FEAT, NcnnRunner, compact_graph, rrdb_graph
 
 needs_ncnn = pytest.mark.skipif(importlib.util.find_spec("ncnn") is None,
                                 reason="the ncnn package is not installed (make assets)")
@@ -32,9 +32,7 @@ def test_written_graph_reads_back_to_the_same_network(act):
 def test_written_rrdb_graph_reads_back_to_the_same_network():
     net, _ = build_net("RRDBNet", **{**TINY["RRDBNet"], "num_block": 2})
     param, weights = rrdb_graph(net)
-    convs = [line for line in param.splitlines() if line.startswith("Convolution")]
-    # the x4-resolution convolutions run direct (no im2col/Winograd workspace), the others as ncnn chooses
-    assert [" 31=96" in line for line in convs] == [False] * (len(convs) - 3) + [True] * 3
+    assert f" {FEAT} " in param  # where the runner hands over to the tail graph, run in strips
     model = convert(param, weights)
     assert (model.arch, model.arch_kwargs["num_block"], model.arch_kwargs["scale"]) == ("RRDBNet", 2, 4)
     state = net.state_dict()
@@ -53,6 +51,24 @@ def test_runner_computes_what_torch_computes(arch):
         x = torch.rand(1, 3, *shape, generator=torch.Generator().manual_seed(sum(shape)))
         with torch.inference_mode():
             assert (net(x) - runner(x)).abs().max() < 1e-4
+
+
+@needs_ncnn
+@pytest.mark.parametrize("rows", [1, 3])
+def test_rrdb_x4_end_in_strips_computes_what_one_pass_computes(rows, monkeypatch):
+    from restoration.inference import ncnn_backend
+
+    net, _ = build_net("RRDBNet", init="default", **TINY["RRDBNet"])
+    runner = NcnnRunner(net, "RRDBNet", threads=1)
+    x = torch.rand(1, 3, 11, 14, generator=torch.Generator().manual_seed(3))
+    whole = runner(x)  # 11 rows of FEAT: one strip
+    feat_bytes = 16 * 14 * net.conv_up1.out_channels * 4  # one row of FEAT as a x4 blob
+    monkeypatch.setattr(ncnn_backend, "TAIL_STRIP_BYTES", rows * feat_bytes)
+    strips = runner(x)
+    assert strips.shape == whole.shape == (1, 3, 44, 56)
+    assert (strips - whole).abs().max() < 1e-5
+    with torch.inference_mode():
+        assert (net(x) - strips).abs().max() < 1e-4
 
 
 @needs_ncnn
