@@ -162,8 +162,8 @@ class NcnnRunner:
     """A callable like the torch network (1 x C x H x W float in 0..1 -> 1 x C x sH x sW) that runs its ncnn graph on
     the CPU in float32 with ``threads`` threads. One ncnn extractor and one pair of memory pools per call: safe to share
     between callers, and windows of other shapes (at the image border) never leave unusable chunks in a pool that
-    lives as long as the model (the net's own pools grew x4plus to 3 GB over a 1024 px image). An RRDBNet's x4 end
-    runs on strips of rows (:func:`rrdb_tail_graph`), the same sums on less memory."""
+    lives as long as the model (the net's own pools grew x4plus to 3 GB over a 1024 px image). An RRDBNet's
+    upsampling end runs on strips of rows (:func:`rrdb_tail_graph`), the same sums on less memory."""
 
     def __init__(self, net: Any, arch: str, threads: int) -> None:
         try:
