@@ -145,7 +145,7 @@ reliability-doc: setup
 # The offline photo corpus (datasets/corpus/): photographs from Debian wallpaper packages (apt-get download, unpacked
 # with dpkg -x, nothing installed) and the package photos; fixed train/val/test split, 400 px training sub-images.
 .PHONY: data baseline baseline-scratch baseline-mse baseline-cosine baseline-v2 baseline-v2-mse baseline-v2-l1mse \
-	baseline-v2-long save-baseline testset results-models
+	baseline-v2-long baseline-v2-mse-long save-baseline testset results-models
 data: setup assets
 	@test -f datasets/corpus/train/meta_info/meta_info_textured_v2.txt || \
 		$(PY) datasets/photo_corpus.py -o datasets/corpus
@@ -179,7 +179,7 @@ baseline-cosine: data
 
 # The second stage of the default on the second corpus, 35 training photos (options/train/compact_x4_baseline_v2_long.yml,
 # 6000 iterations); baseline-v2 / baseline-v2-mse / baseline-v2-l1mse: the same stage for 2000 iterations, with L1 /
-# MSE / L1 + MSE_WEIGHT x MSE (docs/RESULTS.md: MSE_WEIGHT=10 and 30).
+# MSE / L1 + MSE_WEIGHT x MSE (docs/RESULTS.md: MSE_WEIGHT=10 and 30); baseline-v2-mse-long: 6000 iterations with MSE.
 V2_SHORT := train:total_iter=2000 train:scheduler:periods=[2000] val:val_freq=250
 baseline-v2-long: data
 	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_v2_long.yml --auto_resume
@@ -191,6 +191,10 @@ baseline-v2: data
 baseline-v2-mse: data
 	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_v2_long.yml --auto_resume \
 		--force_yml name=compact_x4_baseline_v2_mse $(V2_SHORT) train:pixel_opt:type=MSELoss
+
+baseline-v2-mse-long: data
+	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_v2_long.yml --auto_resume \
+		--force_yml name=compact_x4_baseline_v3_mse_long train:pixel_opt:type=MSELoss
 
 MSE_WEIGHT ?= 10
 baseline-v2-l1mse: data
