@@ -314,10 +314,12 @@ TG_TASKS := experiments/tasks/compact_x4
 SELF_AGREE := reseed lowvar lowvar16 lowvar32
 FAST_AGREE := lowvar32_fast4 lowvar32_fast8 lowvar32_fast2lr lowvar32_fast4b16
 # Step A on all 512 tasks with the 8-step fast recipe of the reproducible indicator, its groups, and TG on them
-# (compact_x4_tg.yml on that bank) against the same control (docs/results/tg_lowvar32/).
+# (compact_x4_tg.yml on that bank), TG-G0share, and TG-G0share with G1 alone taking the groups' 20 %, against the
+# same control (docs/results/tg_lowvar32/).
 TG_LV_TASKS := experiments/tasks/compact_x4_lowvar32_fast8
 TG_LV_RUN := compact_x4_tg_lowvar32
 TG_LV_G0 := compact_x4_tg_g0share_lowvar32
+TG_LV_G1 := compact_x4_tg_g1_lowvar32
 TG_LV_BANK = 'datasets:train:tasks:bank=[$(TG_LV_TASKS)/bank_grouped.json$(comma)options/tasks/bank_light_x4.json]'
 TG_RUNS := compact_x4_baseline_cont compact_x4_tg compact_x4_tg_famo compact_x4_tg_uw compact_x4_tg_pcgrad \
 	compact_x4_tg_g0share
@@ -348,7 +350,9 @@ results: testset
 	$(VENV)/bin/restoration tasks group -opt options/tasks/group_compact_x4_lowvar32.yml --resume
 	@$(foreach r,$(TG_RUNS),$(call step_c,$(r),-opt options/train/$(r).yml) && ) \
 		$(call step_c,$(TG_LV_RUN),-opt options/train/compact_x4_tg.yml --force_yml name=$(TG_LV_RUN) $(TG_LV_BANK)) && \
-		$(call step_c,$(TG_LV_G0),-opt options/train/compact_x4_tg_g0share.yml --force_yml name=$(TG_LV_G0) $(TG_LV_BANK))
+		$(call step_c,$(TG_LV_G0),-opt options/train/compact_x4_tg_g0share.yml --force_yml name=$(TG_LV_G0) $(TG_LV_BANK)) && \
+		$(call step_c,$(TG_LV_G1),-opt options/train/compact_x4_tg_g0share.yml --force_yml name=$(TG_LV_G1) $(TG_LV_BANK) \
+			'datasets:train:tasks:group_weights={bank_light_x4: 0.2$(comma) G0: 0.6$(comma) G2: 0$(comma) G3: 0}')
 	$(VENV)/bin/restoration tasks report --bank $(TG_TASKS)/bank_grouped.json --out docs/results/tg --resume \
 		--gt-folder datasets/corpus/HR/test --val-size 256 --tasks-per-group 8 \
 		--model baseline=compact-x4-baseline-stage1 \
@@ -359,7 +363,8 @@ results: testset
 		--model baseline=compact-x4-baseline-stage1 \
 		--model baseline-cont=experiments/compact_x4_baseline_cont/models/net_g_latest.pth \
 		--model tg-lowvar32=experiments/$(TG_LV_RUN)/models/net_g_latest.pth \
-		--model tg-g0share-lowvar32=experiments/$(TG_LV_G0)/models/net_g_latest.pth
+		--model tg-g0share-lowvar32=experiments/$(TG_LV_G0)/models/net_g_latest.pth \
+		--model tg-g1-lowvar32=experiments/$(TG_LV_G1)/models/net_g_latest.pth
 	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_x4plus.yml --resume
 	$(VENV)/bin/restoration tasks worst -opt options/tasks/probe_x4plus.yml --gt-folder datasets/corpus/HR/test \
 		--out docs/results/x4plus_worst

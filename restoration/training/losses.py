@@ -32,12 +32,20 @@ def pixel_loss_per_sample(out: Tensor, target: Tensor, loss_opt: dict) -> Tensor
         d = (out - target) ** 2
     elif kind == "L1MSELoss":
         diff = out - target
-        d = diff.abs() + float(loss_opt.get("mse_weight", 1.0)) * diff ** 2
+        d = diff.abs() + mse_weight(loss_opt) * diff ** 2
     elif kind == "CharbonnierLoss":
         d = torch.sqrt((out - target) ** 2 + float(loss_opt.get("eps", 1e-12)))
     else:
         raise OptionError(f"train.pixel_opt.type: {kind!r} is not supported ({', '.join(PIXEL_LOSSES)})")
     return d.flatten(1).mean(1) * weight
+
+
+def mse_weight(loss_opt: dict) -> float:
+    """``mse_weight`` of an L1MSELoss (default 1): a number >= 0, else one OptionError naming the key."""
+    value = loss_opt.get("mse_weight", 1.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise OptionError(f"train.pixel_opt.mse_weight: a number >= 0, got {value!r}")
+    return float(value)
 
 
 def gan_loss_per_sample(pred: Tensor, target_is_real: bool, gan_type: str, is_disc: bool = False) -> Tensor:
@@ -63,6 +71,8 @@ class PixelLoss:
         if self.opt.get("type", "L1Loss") not in PIXEL_LOSSES:
             raise OptionError(f"train.pixel_opt.type: {self.opt['type']!r} is not supported "
                               f"({', '.join(PIXEL_LOSSES)})")
+        if self.opt.get("type") == "L1MSELoss":
+            mse_weight(self.opt)
         self.target, self.name = target, name
 
     def __call__(self, output: Tensor, batch: Batch) -> tuple[Tensor, OrderedDict[str, Tensor]]:

@@ -33,3 +33,9 @@ def test_l1mse_pulls_small_errors_like_l1_and_large_ones_like_mse():
 def test_unknown_pixel_loss_is_refused_by_name():
     with pytest.raises(OptionError, match="train.pixel_opt.type: 'L2Loss'"):
         PixelLoss({"type": "L2Loss"})
+
+
+@pytest.mark.parametrize("bad", ["10", -1.0, True])
+def test_a_bad_mse_weight_is_refused_by_name(bad):
+    with pytest.raises(OptionError, match="train.pixel_opt.mse_weight: a number >= 0"):
+        PixelLoss({"type": "L1MSELoss", "mse_weight": bad})
