@@ -52,13 +52,12 @@ def find_options(checkpoint: Path) -> Path | None:
 
 def network_from_options(path: Path) -> tuple[str, dict, dict]:
     """(arch, kwargs, provenance) from an option file's ``network_g`` section (``_base_`` files merged in)."""
-    import hashlib
-
     from restoration.errors import OptionError
+    from restoration.hashing import sha256_file
     from restoration.yaml_files import read_options
 
     try:
-        text = path.read_text(encoding="utf-8")
+        digest = sha256_file(path)  # of the file as written; its _base_ files are named inside it
         opt = read_options(path)  # with its _base_ files merged in: a recipe often inherits its network
     except OSError as exc:
         raise RestorationError(f"cannot read option file {path}: {exc.strerror or exc}") from None
@@ -68,7 +67,7 @@ def network_from_options(path: Path) -> tuple[str, dict, dict]:
     if not isinstance(net, dict) or "type" not in net:
         raise RestorationError(f"{path}: no network_g.type in the option file")
     kwargs = {k: v for k, v in net.items() if k != "type"}
-    prov = {"options_file": path.name, "options_sha256": hashlib.sha256(text.encode()).hexdigest(),
+    prov = {"options_file": path.name, "options_sha256": digest,
             "experiment": str(opt.get("name", ""))}
     train = (opt.get("datasets") or {}).get("train") if isinstance(opt.get("datasets"), dict) else None
     if isinstance(train, dict) and train.get("name"):
