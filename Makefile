@@ -184,23 +184,22 @@ V2_SHORT := train:total_iter=2000 train:scheduler:periods=[2000] val:val_freq=25
 baseline-v2-long: data
 	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_v2_long.yml --auto_resume
 
+# $(call v2_stage,RUN,FORCE-YML): that file's stage as run RUN, with these changes
+v2_stage = $(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_v2_long.yml --auto_resume \
+	--force_yml name=$(1) $(2)
 baseline-v2: data
-	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_v2_long.yml --auto_resume \
-		--force_yml name=compact_x4_baseline_v2 $(V2_SHORT)
+	$(call v2_stage,compact_x4_baseline_v2,$(V2_SHORT))
 
 baseline-v2-mse: data
-	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_v2_long.yml --auto_resume \
-		--force_yml name=compact_x4_baseline_v2_mse $(V2_SHORT) train:pixel_opt:type=MSELoss
+	$(call v2_stage,compact_x4_baseline_v2_mse,$(V2_SHORT) train:pixel_opt:type=MSELoss)
 
 baseline-v2-mse-long: data
-	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_v2_long.yml --auto_resume \
-		--force_yml name=compact_x4_baseline_v3_mse_long train:pixel_opt:type=MSELoss
+	$(call v2_stage,compact_x4_baseline_v3_mse_long,train:pixel_opt:type=MSELoss)
 
 MSE_WEIGHT ?= 10
 baseline-v2-l1mse: data
-	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_v2_long.yml --auto_resume \
-		--force_yml name=compact_x4_baseline_v2_l1mse$(MSE_WEIGHT) $(V2_SHORT) train:pixel_opt:type=L1MSELoss \
-		train:pixel_opt:mse_weight=$(MSE_WEIGHT)
+	$(call v2_stage,compact_x4_baseline_v2_l1mse$(MSE_WEIGHT),$(V2_SHORT) train:pixel_opt:type=L1MSELoss \
+		train:pixel_opt:mse_weight=$(MSE_WEIGHT))
 
 save-baseline:  ## copy the run's latest training state, weights, curves and logs into runs/ (to commit)
 	@n=$$(ls $(RUN_DIR)/training_states | sed -n 's/^\([0-9]*\)\.state$$/\1/p' | sort -n | tail -1); \
