@@ -106,7 +106,7 @@ def prepare(opt_path: str, launcher: str = "none", auto_resume: bool = False, de
         # the run's own checkpoint: net_g is its ``params`` whatever key started the run (``param_key_g`` names
         # the entry of the *initial* weights, e.g. a released model's ``params_ema``)
         opt["path"].update(pretrain_network_g=str(model_file), strict_load_g=True, resume_state=str(state_path),
-                           param_key_g="params")
+                           param_key_g="params", deepen_g=False)
         d_file = Path(opt["path"]["models"]) / f"net_d_{it}.pth"
         if opt.get("network_d") and d_file.is_file():
             opt["path"].update(pretrain_network_d=str(d_file), strict_load_d=True)

@@ -34,7 +34,7 @@ def safe_load(path: str | os.PathLike) -> dict:
 
 
 def load_checkpoint(net: torch.nn.Module, path: str | os.PathLike, strict: bool = True,
-                    param_key: str | None = "params") -> None:
+                    param_key: str | None = "params", deepen: bool = False) -> None:
     """Load BasicSR-style weights (``{params, params_ema}`` or a bare state dict; ``.safetensors`` too) into one
     training network: the ``param_key`` entry (``params`` for net_g, ``params_ema`` for net_g_ema), else the plain
     weights, as BasicSR (:func:`restoration.checkpoints.training_keys`)."""
@@ -47,6 +47,13 @@ def load_checkpoint(net: torch.nn.Module, path: str | os.PathLike, strict: bool 
         raw = safe_load(path)
     used = chosen_key(raw, prefer) or "state dict"
     state = unwrap_state_dict(raw, str(path), prefer)
+    if deepen:
+        from restoration.models.deepen import deepen_compact_state
+
+        if not hasattr(net, "num_conv"):
+            raise RestorationError(f"path.deepen_g: network_g is a {type(net).__name__}, not an SRVGGNetCompact")
+        state = deepen_compact_state(state, int(net.num_conv), str(getattr(net, "act_type", "prelu")))
+        used += f", deepened to {net.num_conv} convs"
     try:
         missing, unexpected = net.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shapes differ: torch raises even with strict=False

@@ -129,6 +129,7 @@ class Paths_(Section):
     pretrain_network_g: Str | None = None
     param_key_g: Str = "params"
     strict_load_g: Bool = True
+    deepen_g: Bool = False
     resume_state: Str | None = None
     pretrain_network_d: Str | None = None
     param_key_d: Str = "params"
