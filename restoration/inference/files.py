@@ -38,10 +38,10 @@ def shape_mismatches(net, state: dict) -> str:
     return "; ".join(bad[:3]) + more if bad else "shapes differ"
 
 
-def load_model(path_or_name: str | os.PathLike | None, device: str = "cpu",
-               models_dir: str | os.PathLike | None = None):
-    """Build the network from a model file (or a zoo name; None: the default model) in eval mode. Returns
-    ``(net, ModelDescriptor)``."""
+def read_model(path_or_name: str | os.PathLike | None, models_dir: str | os.PathLike | None = None
+               ) -> tuple[dict, ModelDescriptor]:
+    """The weights of a model file (or a zoo name; None: the default model) and what they are, without building a
+    network (no BasicSR import: the ncnn backend writes its graph from the state dict)."""
     path, info = resolve_model(path_or_name, models_dir)
     state, meta = read_weights(path)
     desc = describe_weights(state, meta, str(path))
@@ -49,17 +49,23 @@ def load_model(path_or_name: str | os.PathLike | None, device: str = "cpu",
         desc.name = info.name
     elif not desc.name:
         desc.name = Path(path).stem
+    return state, desc
+
+
+def build_model(state: dict, desc: ModelDescriptor, device: str = "cpu"):
+    """The network of ``desc`` holding ``state``, in eval mode without gradients; weights that do not fit are one
+    error naming the keys or shapes."""
     net = desc.build()
     try:
         result = net.load_state_dict(state, strict=False)
     except RuntimeError:  # shape mismatches
-        raise RestorationError(f"weights in {path} do not fit {desc.summary()}: {shape_mismatches(net, state)}") \
+        raise RestorationError(f"weights in {desc.path} do not fit {desc.summary()}: {shape_mismatches(net, state)}") \
             from None
     if result.missing_keys or result.unexpected_keys:
         miss = ", ".join(result.missing_keys[:3])
         extra = ", ".join(result.unexpected_keys[:3])
         raise RestorationError(
-            f"weights in {path} do not fit {desc.summary()}: missing keys [{miss}], unexpected keys [{extra}]"
+            f"weights in {desc.path} do not fit {desc.summary()}: missing keys [{miss}], unexpected keys [{extra}]"
         )
     if desc.extra.get("output_resize"):  # e.g. ncnn's realesr-animevideov3-x2: the x4 net, then a bicubic resize
         from restoration.inference.output_resize import OutputResize
@@ -68,7 +74,15 @@ def load_model(path_or_name: str | os.PathLike | None, device: str = "cpu",
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
-    return net.to(device), desc
+    return net.to(device)
+
+
+def load_model(path_or_name: str | os.PathLike | None, device: str = "cpu",
+               models_dir: str | os.PathLike | None = None):
+    """Build the network from a model file (or a zoo name; None: the default model) in eval mode. Returns
+    ``(net, ModelDescriptor)``."""
+    state, desc = read_model(path_or_name, models_dir)
+    return build_model(state, desc, device), desc
 
 
 def save_model(
@@ -127,5 +141,6 @@ def save_model(
 
 
 __all__ = ["ARCHS", "CHECKPOINT_KEYS", "INFERENCE_KEYS", "PTH_EXT", "SAFETENSORS_EXT", "TRAINING_KEYS",
-           "canonical_arch", "check_finite", "describe_weights", "detect_arch", "load_model", "read_weights",
+           "build_model", "canonical_arch", "check_finite", "describe_weights", "detect_arch", "load_model",
+           "read_model", "read_weights",
            "save_model", "sha256_file", "unwrap_state_dict"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -26,30 +26,55 @@ TAIL_STRIP_BYTES = 16 << 20  # one float32 blob of the upsampling end at x4 reso
 
 
 def _f32(t) -> bytes:
-    return np.ascontiguousarray(t.detach().cpu().float().numpy(), dtype="<f4").tobytes()
+    return np.ascontiguousarray(np.asarray(t.detach().cpu().float() if hasattr(t, "detach") else t),
+                                dtype="<f4").tobytes()
 
 
 class _Graph:
-    """An ncnn graph being written: layers in order, their weights, and a Split wherever a blob feeds several
-    layers (ncnn's rule)."""
+    """An ncnn graph being written from a state dict: layers in order, their weights, and a Split wherever a blob
+    feeds several layers (ncnn's rule). It tracks each blob's channels and the weights it took, so weights that do
+    not fit the architecture are refused here rather than by ncnn at run time."""
 
-    def __init__(self) -> None:
+    def __init__(self, state: Mapping[str, Any], in_channels: int) -> None:
         self.layers: list[tuple[str, str, list[str], list[str], str]] = [("Input", "input", [], ["data"], "")]
         self.weights = bytearray()
+        self.state, self.used = state, set()
+        self.channels = {"data": int(in_channels)}
 
-    def add(self, kind: str, inputs: list[str], params: str = "", out: str | None = None) -> str:
+    def tensor(self, key: str):
+        if key not in self.state:
+            raise RestorationError(f"the weights have no {key!r}")
+        self.used.add(key)
+        return self.state[key]
+
+    def add(self, kind: str, inputs: list[str], params: str = "", out: str | None = None,
+            channels: int | None = None) -> str:
         name = f"{kind.lower()}{len(self.layers)}"
         blob = out or f"b{len(self.layers)}"
         self.layers.append((kind, name, list(inputs), [blob], params))
+        self.channels[blob] = self.channels[inputs[0]] if channels is None else channels
         return blob
 
-    def conv(self, blob: str, conv, leaky: float | None = None, out: str | None = None) -> str:
-        cout, cin, kh, kw = conv.weight.shape
-        if kh != kw or conv.padding != (kh // 2, kw // 2) or conv.stride != (1, 1) or conv.bias is None:
-            raise RestorationError("ncnn backend: a convolution is not a square 'same' convolution with bias")
+    def conv(self, blob: str, prefix: str, leaky: float | None = None, out: str | None = None) -> str:
+        weight, bias = self.tensor(f"{prefix}.weight"), self.tensor(f"{prefix}.bias")
+        if len(weight.shape) != 4 or weight.shape[2] != weight.shape[3] or weight.shape[2] % 2 == 0:
+            raise RestorationError(f"{prefix}.weight {list(weight.shape)} is not a square odd convolution kernel")
+        cout, cin, k, _ = (int(n) for n in weight.shape)
+        if cin != self.channels[blob] or tuple(bias.shape) != (cout,):
+            raise RestorationError(f"{prefix}: weight {list(weight.shape)}, bias {list(bias.shape)} do not fit "
+                                   f"its {self.channels[blob]}-channel input")
         act = "" if leaky is None else f" 9=2 -23310=1,{leaky:e}"  # leaky ReLU fused into the convolution
-        self.weights += struct.pack("<I", FP32_TAG) + _f32(conv.weight) + _f32(conv.bias)
-        return self.add("Convolution", [blob], f"0={cout} 1={kw} 4={kw // 2} 5=1 6={cout * cin * kh * kw}{act}", out)
+        self.weights += struct.pack("<I", FP32_TAG) + _f32(weight) + _f32(bias)
+        return self.add("Convolution", [blob], f"0={cout} 1={k} 4={k // 2} 5=1 6={cout * cin * k * k}{act}", out,
+                        cout)
+
+    def concat(self, blobs: list[str]) -> str:
+        return self.add("Concat", blobs, "0=0", channels=sum(self.channels[b] for b in blobs))
+
+    def check_all_used(self) -> None:
+        unused = sorted(set(self.state) - self.used)
+        if unused:
+            raise RestorationError(f"the weights hold tensors this architecture does not use: {', '.join(unused[:3])}")
 
     def text(self) -> str:
         uses: dict[str, int] = {}
@@ -71,81 +96,82 @@ class _Graph:
         return "\n".join([str(MAGIC), f"{len(lines)} {len(blobs)}", *(ln.rstrip() for ln in lines)]) + "\n"
 
 
-def compact_graph(net) -> tuple[str, bytes]:
-    """(``.param`` text, ``.bin`` bytes) of a BasicSR ``SRVGGNetCompact`` (PReLU, ReLU or LeakyReLU 0.1)."""
-    import torch
-
-    convs = [m for m in net.body if isinstance(m, torch.nn.Conv2d)]
-    acts = [m for m in net.body if not isinstance(m, torch.nn.Conv2d)]
-    if not convs or len(acts) != len(convs) - 1:
-        raise RestorationError("ncnn backend: not an SRVGGNetCompact body (convolution, activation, ..., convolution)")
-    g = _Graph()
+def compact_graph(state: Mapping[str, Any], kw: Mapping[str, Any]) -> tuple[str, bytes]:
+    """(``.param`` text, ``.bin`` bytes) of a BasicSR ``SRVGGNetCompact`` state dict (``kw``: its constructor
+    arguments; PReLU, ReLU or LeakyReLU 0.1): convolutions at ``body.0, 2, ..``, activations between them."""
+    num_conv, act_type, up = int(kw["num_conv"]), str(kw.get("act_type", "prelu")), int(kw["upscale"])
+    if act_type not in ("prelu", "relu", "leakyrelu"):
+        raise RestorationError(f"ncnn backend: activation {act_type!r} is not supported")
+    g = _Graph(state, int(kw.get("num_in_ch", 3)))
     blob = "data"
-    for i, conv in enumerate(convs):
-        blob = g.conv(blob, conv)
-        if i < len(acts):
-            act = acts[i]
-            if isinstance(act, torch.nn.PReLU):
-                blob = g.add("PReLU", [blob], f"0={act.weight.numel()}")
-                g.weights += _f32(act.weight)
-            elif isinstance(act, torch.nn.LeakyReLU):
-                blob = g.add("ReLU", [blob], f"0={act.negative_slope:e}")
-            elif isinstance(act, torch.nn.ReLU):
-                blob = g.add("ReLU", [blob])
-            else:
-                raise RestorationError(f"ncnn backend: activation {type(act).__name__} is not supported")
-    up = int(net.upscale)
-    shuffled = g.add("PixelShuffle", [blob], f"0={up}")
+    for i in range(num_conv + 2):
+        blob = g.conv(blob, f"body.{2 * i}")
+        if i == num_conv + 1:
+            break
+        if act_type == "prelu":
+            slopes = g.tensor(f"body.{2 * i + 1}.weight")
+            if tuple(slopes.shape) != (g.channels[blob],):
+                raise RestorationError(f"body.{2 * i + 1}.weight {list(slopes.shape)} does not fit "
+                                       f"{g.channels[blob]} channels")
+            blob = g.add("PReLU", [blob], f"0={slopes.shape[0]}")
+            g.weights += _f32(slopes)
+        else:
+            blob = g.add("ReLU", [blob], "0=1.000000e-01" if act_type == "leakyrelu" else "")
+    if g.channels[blob] != int(kw.get("num_out_ch", 3)) * up * up:
+        raise RestorationError(f"the last convolution has {g.channels[blob]} channels, not {up}x{up} per output one")
+    g.check_all_used()
+    shuffled = g.add("PixelShuffle", [blob], f"0={up}", channels=g.channels[blob] // (up * up))
     base = g.add("Interp", ["data"], f"0=1 1={float(up):e} 2={float(up):e}")
     g.add("BinaryOp", [shuffled, base], "0=0", out="output")
     return g.text(), bytes(g.weights)
 
 
-def rrdb_graph(net) -> tuple[str, bytes]:
-    """(``.param`` text, ``.bin`` bytes) of a BasicSR ``RRDBNet`` at x4 (Real-ESRGAN x4plus and its kin), in the
-    layout of the released x4plus graph: leaky ReLUs fused into their convolutions, residual scalings in Eltwise.
-    The blob ``FEAT`` is the trunk's output, where :func:`rrdb_tail_graph` takes over."""
-    if int(net.scale) != 4:
-        raise RestorationError(f"ncnn backend: RRDBNet x{net.scale} (pixel-unshuffled input) is not supported; x4 is")
-    g = _Graph()
-    feat = g.conv("data", net.conv_first)
+def rrdb_graph(state: Mapping[str, Any], kw: Mapping[str, Any]) -> tuple[str, bytes]:
+    """(``.param`` text, ``.bin`` bytes) of a BasicSR ``RRDBNet`` state dict at x4 (Real-ESRGAN x4plus and its kin;
+    ``kw``: its constructor arguments), in the layout of the released x4plus graph: leaky ReLUs fused into their
+    convolutions, residual scalings in Eltwise. The blob ``FEAT`` is the trunk's output, where
+    :func:`rrdb_tail_graph` takes over."""
+    if int(kw["scale"]) != 4:
+        raise RestorationError(f"ncnn backend: RRDBNet x{kw['scale']} (pixel-unshuffled input) is not supported; x4 is")
+    g = _Graph(state, int(kw.get("num_in_ch", 3)))
+    feat = g.conv("data", "conv_first")
     h = feat
-    for rrdb in net.body:
+    for b in range(int(kw["num_block"])):
         rrdb_in = h
-        for rdb in (rrdb.rdb1, rrdb.rdb2, rrdb.rdb3):
+        for r in (1, 2, 3):
             xs = [h]
-            for conv in (rdb.conv1, rdb.conv2, rdb.conv3, rdb.conv4):
-                cat = xs[0] if len(xs) == 1 else g.add("Concat", xs, "0=0")
-                xs.append(g.conv(cat, conv, leaky=0.2))
-            x5 = g.conv(g.add("Concat", xs, "0=0"), rdb.conv5)
+            for c in (1, 2, 3, 4):
+                cat = xs[0] if len(xs) == 1 else g.concat(xs)
+                xs.append(g.conv(cat, f"body.{b}.rdb{r}.conv{c}", leaky=0.2))
+            x5 = g.conv(g.concat(xs), f"body.{b}.rdb{r}.conv5")
             h = g.add("Eltwise", [x5, xs[0]], "0=1 -23301=2,2.000000e-01,1.000000e+00")  # x5 * 0.2 + x
         h = g.add("Eltwise", [h, rrdb_in], "0=1 -23301=2,2.000000e-01,1.000000e+00")
-    _tail(g, g.add("BinaryOp", [feat, g.conv(h, net.conv_body)], "0=0", out=FEAT), net)
+    _tail(g, g.add("BinaryOp", [feat, g.conv(h, "conv_body")], "0=0", out=FEAT))
+    g.check_all_used()
     return g.text(), bytes(g.weights)
 
 
-def _tail(g: _Graph, feat: str, net) -> None:
-    feat = g.conv(g.add("Interp", [feat], "0=1 1=2.000000e+00 2=2.000000e+00"), net.conv_up1, leaky=0.2)
-    feat = g.conv(g.add("Interp", [feat], "0=1 1=2.000000e+00 2=2.000000e+00"), net.conv_up2, leaky=0.2)
-    g.conv(g.conv(feat, net.conv_hr, leaky=0.2), net.conv_last, out="output")
+def _tail(g: _Graph, feat: str) -> None:
+    feat = g.conv(g.add("Interp", [feat], "0=1 1=2.000000e+00 2=2.000000e+00"), "conv_up1", leaky=0.2)
+    feat = g.conv(g.add("Interp", [feat], "0=1 1=2.000000e+00 2=2.000000e+00"), "conv_up2", leaky=0.2)
+    g.conv(g.conv(feat, "conv_hr", leaky=0.2), "conv_last", out="output")
 
 
-def rrdb_tail_graph(net) -> tuple[str, bytes]:
+def rrdb_tail_graph(state: Mapping[str, Any], kw: Mapping[str, Any]) -> tuple[str, bytes]:
     """The upsampling end of an RRDBNet (nearest x2, conv_up1, nearest x2, conv_up2, conv_hr, conv_last) as a graph of
     its own, from the ``FEAT`` features: :class:`NcnnRunner` runs it on strips of rows, since on a whole 160 px window
     its blobs and im2col workspace at x2 and x4 resolution took 0.5-0.6 GB. An output row depends on the rows of
     ``FEAT`` up to 2 above and 1 below its own."""
-    g = _Graph()
-    _tail(g, "data", net)
+    g = _Graph(state, int(kw.get("num_feat", 64)))
+    _tail(g, "data")
     return g.text(), bytes(g.weights)
 
 
 WRITERS = {"SRVGGNetCompact": compact_graph, "RRDBNet": rrdb_graph}
 
 
-def release_freed_memory() -> None:
-    """Give the heap's free pages back to the system (glibc's ``malloc_trim``; nothing elsewhere): the weights freed
-    once ncnn holds its own copy are many small blocks that glibc would otherwise keep, 0.1 GB for x4plus."""
+def _glibc() -> Any:
+    """The C library when it is glibc (``malloc_trim`` and ``mallopt``), else None."""
     import ctypes
     import ctypes.util
 
@@ -153,19 +179,36 @@ def release_freed_memory() -> None:
     try:
         libc = ctypes.CDLL(name) if name else None
     except OSError:
-        libc = None
-    if libc is not None and hasattr(libc, "malloc_trim"):
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
+
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+LARGE_BLOCK = 256 << 10
+
+
+def release_freed_memory() -> None:
+    """Give the heap's free pages back to the system, and from now on map blocks over 256 KB on their own (glibc's
+    ``malloc_trim`` and ``mallopt``; nothing elsewhere). The weights freed once ncnn holds its own copy are many
+    small blocks that glibc would otherwise keep (0.1 GB for x4plus); and glibc raises its mapping threshold after
+    the first large block is freed, so the blobs of later windows came from a heap that grew over an image
+    (x4plus, 400 px: 1.067 GB peak, 1.040 GB with large blocks mapped and unmapped window by window)."""
+    libc = _glibc()
+    if libc is not None:
+        libc.mallopt(M_MMAP_THRESHOLD, LARGE_BLOCK)
+        libc.mallopt(M_TRIM_THRESHOLD, 2 * LARGE_BLOCK)
         libc.malloc_trim(0)
 
 
 class NcnnRunner:
-    """A callable like the torch network (1 x C x H x W float in 0..1 -> 1 x C x sH x sW) that runs its ncnn graph on
+    """A callable like the torch network (1 x C x H x W float in 0..1 -> 1 x C x sH x sW) that runs the ncnn graph of a
+    state dict (``arch`` with constructor arguments ``kw``; no torch network is built, nor BasicSR imported) on
     the CPU in float32 with ``threads`` threads. One ncnn extractor and one pair of memory pools per call: safe to share
     between callers, and windows of other shapes (at the image border) never leave unusable chunks in a pool that
     lives as long as the model (the net's own pools grew x4plus to 3 GB over a 1024 px image). An RRDBNet's
     upsampling end runs on strips of rows (:func:`rrdb_tail_graph`), the same sums on less memory."""
 
-    def __init__(self, net: Any, arch: str, threads: int) -> None:
+    def __init__(self, state: Mapping[str, Any], arch: str, kw: Mapping[str, Any], threads: int) -> None:
         try:
             import ncnn
         except ImportError:
@@ -174,8 +217,8 @@ class NcnnRunner:
         if arch not in ARCHS:
             raise RestorationError(f"the ncnn backend runs {', '.join(ARCHS)} models; this one is {arch}")
         self._ncnn: Any = ncnn  # a compiled module without stubs
-        self.net = self._load(*WRITERS[arch](net), threads)
-        self.tail = self._load(*rrdb_tail_graph(net), threads) if arch == "RRDBNet" else None
+        self.net = self._load(*WRITERS[arch](state, kw), threads)
+        self.tail = self._load(*rrdb_tail_graph(state, kw), threads) if arch == "RRDBNet" else None
 
     def _load(self, param: str, weights: bytes, threads: int) -> Any:
         net = self._ncnn.Net()

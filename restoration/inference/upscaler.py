@@ -92,10 +92,10 @@ def _uniform(plane: np.ndarray) -> bool:
 LARGE_MODEL_PARAMS = 4_000_000  # RRDBNet x4plus has 16.7 M, SRVGGNetCompact 64/32 1.2 M
 
 
-def default_tile(net, device: str) -> int:
-    """The tile size ``tile=None`` picks: whole images for small networks (fastest); tiles for large ones, whose
-    activations on a whole photo take gigabytes (128 input px on CPU, where a tile takes seconds; 512 on GPU)."""
-    params = sum(p.numel() for p in net.parameters())
+def default_tile(params: int, device: str) -> int:
+    """The tile size ``tile=None`` picks for a network of ``params`` weights: whole images for small networks
+    (fastest); tiles for large ones, whose activations on a whole photo take gigabytes (128 input px on CPU, where a
+    tile takes seconds; 512 on GPU)."""
     if params < LARGE_MODEL_PARAMS:
         return 0
     return 512 if device.startswith("cuda") else 128
@@ -145,7 +145,7 @@ class Upscaler:
                  calibration: list[np.ndarray] | None = None, backend: str = "torch") -> None:
         import torch
 
-        from restoration.inference.files import load_model
+        from restoration.inference.files import build_model, read_model
 
         if (tile is not None and tile < 0) or tile_pad < 0:
             raise RestorationError(f"tile and tile_pad must be >= 0 (got tile={tile}, tile_pad={tile_pad})")
@@ -162,33 +162,46 @@ class Upscaler:
         self.tile_pad = int(tile_pad)
         self.alpha = alpha
         self.max_output_pixels = max_output_pixels_limit(max_output_pixels)
-        if denoise_strength is not None:
-            self.net, self.descriptor = _interpolated_model(model, float(denoise_strength), self.device, models_dir)
-        else:
-            self.net, self.descriptor = load_model(model, device=self.device, models_dir=models_dir)
+        self.threads = _thread_count(threads)
+        self.int8 = bool(int8)
         self.dtype = torch.float16 if self.half else torch.float32
+        if denoise_strength is not None:
+            net, self.descriptor = _interpolated_model(model, float(denoise_strength), self.device, models_dir)
+            state = net.state_dict()
+        else:
+            net, (state, self.descriptor) = None, read_model(model, models_dir)
+        self.backend = backend if backend != "auto" else "ncnn" if self._ncnn_fits() else "torch"
+        if tile is None:
+            self.tile = default_tile(sum(int(np.prod(v.shape)) for v in state.values()), self.device)
+        if self.backend == "ncnn":  # no torch network: the graph is written from the weights
+            self.net = None
+            self.runner = self._ncnn_runner(state)
+            return
+        self.net = net if net is not None else build_model(state, self.descriptor, self.device)
+        del state
         if self.half:
             self.net = self.net.half()
         # oneDNN's CPU convolutions (and cuDNN's fp16 ones) run fastest on NHWC; outputs change by float rounding only
         self.net = self.net.to(memory_format=torch.channels_last)  # pyright: ignore[reportCallIssue]  # torch's stubs omit it
-        self.threads = _thread_count(threads)
-        self.int8 = bool(int8)
         self.runner = self.net  # what the tiles run: the network, or its int8 compilation
-        if tile is None:
-            self.tile = default_tile(self.net, self.device)
         if self.int8:
             self._quantize(tile, calibration)
-        if backend == "auto":
-            backend = "ncnn" if self._ncnn_fits() else "torch"
-        self.backend = backend
-        if backend == "ncnn":
-            from restoration.inference.ncnn_backend import NcnnRunner, release_freed_memory
 
-            if self.device != "cpu" or self.half or self.int8:
-                raise RestorationError("the ncnn backend runs float32 on the CPU: drop --int8/--half/--device")
-            self.runner = NcnnRunner(self.net, self.descriptor.arch, self.threads or torch.get_num_threads())
-            self.net = self.net.to("meta")  # ncnn holds its own copy of the weights: the torch one is not used again
-            release_freed_memory()
+    def _ncnn_runner(self, state: dict):
+        import torch
+
+        from restoration.inference.ncnn_backend import NcnnRunner, release_freed_memory
+
+        if self.device != "cpu" or self.half or self.int8:
+            raise RestorationError("the ncnn backend runs float32 on the CPU: drop --int8/--half/--device")
+        if self.descriptor.extra.get("output_resize"):
+            raise RestorationError(f"the ncnn backend does not run {self.name!r}, a network followed by a resize; "
+                                   "use --backend torch")
+        runner = NcnnRunner(state, self.descriptor.arch, self.descriptor.arch_kwargs,
+                            self.threads or torch.get_num_threads())
+        state.clear()  # ncnn holds its own copy of the weights
+        release_freed_memory()
+        return runner
 
     def _ncnn_fits(self) -> bool:
         """Whether "auto" picks ncnn: a plain SRVGGNetCompact, float32 on the CPU, and the ncnn package present."""

@@ -189,12 +189,10 @@ def test_passes_count_colour_and_alpha(model_file):
 
 def test_default_tile_follows_model_size():
     """tile=None: whole images for small networks, tiles for large ones (RRDBNet x4plus size) on CPU and GPU."""
-    import torch
+    from restoration.inference.upscaler import LARGE_MODEL_PARAMS, default_tile
 
-    from restoration.inference.upscaler import default_tile
-
-    small, large = torch.nn.Conv2d(3, 3, 3), torch.nn.Linear(2100, 2000)  # 84 vs 4.2 M parameters
-    assert default_tile(small, "cpu") == 0
+    small, large = 600_000, 16_700_000  # SRVGGNetCompact 64/16, RRDBNet x4plus
+    assert default_tile(small, "cpu") == 0 and default_tile(LARGE_MODEL_PARAMS - 1, "cpu") == 0
     assert default_tile(large, "cpu") == 128 and default_tile(large, "cuda:0") == 512
 
 
