@@ -84,7 +84,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "[int8] extra); tiles of 128 px by default")
     p.add_argument("--backend", choices=("auto", "torch", "ncnn"), default="auto",
                    help="CPU float32 runtime: torch, or ncnn for SRVGGNetCompact and RRDBNet x4 models (about 2x "
-                        "faster, outputs within 1/255; RRDBNet needs about 1.4x torch's memory with it; needs the "
+                        "faster, outputs within 1/255; RRDBNet needs about 1.15x torch's memory with it; needs the "
                         "ncnn package, which `make assets` installs); auto (default): ncnn for SRVGGNetCompact "
                         "models on the CPU when ncnn is installed, else torch")
     p.add_argument("--threads", default="auto",

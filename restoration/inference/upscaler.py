@@ -131,7 +131,7 @@ class Upscaler:
     the offline photos) and compiled; tiles of ``INT8_TILE`` px unless ``tile`` is given (one shape, one compile).
     ``backend``: "torch", or "ncnn" (CPU, float32, SRVGGNetCompact and RRDBNet x4 models: the network written as an
     ncnn graph and run by ncnn's Winograd/packed convolutions, about 2x torch's CPU throughput here, outputs within
-    1/255 of torch's; on RRDBNet ncnn holds about 1.4x torch's memory), or "auto": ncnn for an SRVGGNetCompact model
+    1/255 of torch's; on RRDBNet ncnn holds about 1.15x torch's memory), or "auto": ncnn for an SRVGGNetCompact model
     in float32 on the CPU when the ncnn package is installed (same memory as torch), torch otherwise.
 
     An ``Upscaler`` is shared state (a loaded network): ``upscale`` never changes it, so one instance can serve
