@@ -145,7 +145,7 @@ reliability-doc: setup
 # The offline photo corpus (datasets/corpus/): photographs from Debian wallpaper packages (apt-get download, unpacked
 # with dpkg -x, nothing installed) and the package photos; fixed train/val/test split, 400 px training sub-images.
 .PHONY: data baseline baseline-scratch baseline-mse baseline-cosine baseline-v2 baseline-v2-mse baseline-v2-l1mse \
-	baseline-v2-long baseline-v2-mse-long baseline-v2-deep save-baseline testset results-models
+	baseline-v2-long baseline-v2-mse-long baseline-v2-deep baseline-v2-deep-mse save-baseline testset results-models
 data: setup assets
 	@test -f datasets/corpus/train/meta_info/meta_info_textured_v2.txt || \
 		$(PY) datasets/photo_corpus.py -o datasets/corpus
@@ -202,11 +202,18 @@ baseline-v2-l1mse: data
 		train:pixel_opt:mse_weight=$(MSE_WEIGHT))
 
 # baseline-v2-deep: the shipped default deepened to 32 convs (path.deepen_g: identity layers between its 16, so it
-# starts as the default) and fine-tuned 3000 iterations with L1 + 10 x MSE.
+# starts as the default) and fine-tuned 3000 iterations with L1 + 10 x MSE; baseline-v2-deep-mse: that network
+# 2000 iterations further at half the learning rate with L1 + MSE_WEIGHT x MSE.
+DEEP := network_g:num_conv=32 train:pixel_opt:type=L1MSELoss
 baseline-v2-deep: data
-	$(call v2_stage,compact_x4_baseline_v3_deep32,network_g:num_conv=32 path:deepen_g=true \
-		path:pretrain_network_g=runs/compact_x4_baseline_v2_long/net_g_5000.pth train:pixel_opt:type=L1MSELoss \
-		train:pixel_opt:mse_weight=10 train:total_iter=3000 train:scheduler:periods=[3000])
+	$(call v2_stage,compact_x4_baseline_v3_deep32,$(DEEP) path:deepen_g=true \
+		path:pretrain_network_g=runs/compact_x4_baseline_v2_long/net_g_5000.pth train:pixel_opt:mse_weight=10 \
+		train:total_iter=3000 train:scheduler:periods=[3000])
+
+baseline-v2-deep-mse: data
+	$(call v2_stage,compact_x4_baseline_v3_deep32_mse$(MSE_WEIGHT),$(DEEP) $(V2_SHORT) \
+		path:pretrain_network_g=runs/compact_x4_baseline_v3_deep32/net_g_3000.pth \
+		train:pixel_opt:mse_weight=$(MSE_WEIGHT) train:optim_g:lr=0.00005)
 
 save-baseline:  ## copy the run's latest training state, weights, curves and logs into runs/ (to commit)
 	@n=$$(ls $(RUN_DIR)/training_states | sed -n 's/^\([0-9]*\)\.state$$/\1/p' | sort -n | tail -1); \
