@@ -25,6 +25,10 @@ TAIL_MARGIN = 2  # rows of FEAT the upsampling end's four convolutions read beyo
 TAIL_STRIP_BYTES = 16 << 20  # one float32 blob of the upsampling end at x4 resolution, for a strip of FEAT rows
 
 
+class WeightsMismatch(RestorationError):
+    """The state dict does not fit the architecture it is written as (the caller names the file)."""
+
+
 def _f32(t) -> bytes:
     return np.ascontiguousarray(np.asarray(t.detach().cpu().float() if hasattr(t, "detach") else t),
                                 dtype="<f4").tobytes()
@@ -43,7 +47,7 @@ class _Graph:
 
     def tensor(self, key: str):
         if key not in self.state:
-            raise RestorationError(f"the weights have no {key!r}")
+            raise WeightsMismatch(f"the weights have no {key!r}")
         self.used.add(key)
         return self.state[key]
 
@@ -58,10 +62,10 @@ class _Graph:
     def conv(self, blob: str, prefix: str, leaky: float | None = None, out: str | None = None) -> str:
         weight, bias = self.tensor(f"{prefix}.weight"), self.tensor(f"{prefix}.bias")
         if len(weight.shape) != 4 or weight.shape[2] != weight.shape[3] or weight.shape[2] % 2 == 0:
-            raise RestorationError(f"{prefix}.weight {list(weight.shape)} is not a square odd convolution kernel")
+            raise WeightsMismatch(f"{prefix}.weight {list(weight.shape)} is not a square odd convolution kernel")
         cout, cin, k, _ = (int(n) for n in weight.shape)
         if cin != self.channels[blob] or tuple(bias.shape) != (cout,):
-            raise RestorationError(f"{prefix}: weight {list(weight.shape)}, bias {list(bias.shape)} do not fit "
+            raise WeightsMismatch(f"{prefix}: weight {list(weight.shape)}, bias {list(bias.shape)} do not fit "
                                    f"its {self.channels[blob]}-channel input")
         act = "" if leaky is None else f" 9=2 -23310=1,{leaky:e}"  # leaky ReLU fused into the convolution
         self.weights += struct.pack("<I", FP32_TAG) + _f32(weight) + _f32(bias)
@@ -74,7 +78,7 @@ class _Graph:
     def check_all_used(self) -> None:
         unused = sorted(set(self.state) - self.used)
         if unused:
-            raise RestorationError(f"the weights hold tensors this architecture does not use: {', '.join(unused[:3])}")
+            raise WeightsMismatch(f"the weights hold tensors this architecture does not use: {', '.join(unused[:3])}")
 
     def text(self) -> str:
         uses: dict[str, int] = {}
@@ -111,14 +115,14 @@ def compact_graph(state: Mapping[str, Any], kw: Mapping[str, Any]) -> tuple[str,
         if act_type == "prelu":
             slopes = g.tensor(f"body.{2 * i + 1}.weight")
             if tuple(slopes.shape) != (g.channels[blob],):
-                raise RestorationError(f"body.{2 * i + 1}.weight {list(slopes.shape)} does not fit "
+                raise WeightsMismatch(f"body.{2 * i + 1}.weight {list(slopes.shape)} does not fit "
                                        f"{g.channels[blob]} channels")
             blob = g.add("PReLU", [blob], f"0={slopes.shape[0]}")
             g.weights += _f32(slopes)
         else:
             blob = g.add("ReLU", [blob], "0=1.000000e-01" if act_type == "leakyrelu" else "")
     if g.channels[blob] != int(kw.get("num_out_ch", 3)) * up * up:
-        raise RestorationError(f"the last convolution has {g.channels[blob]} channels, not {up}x{up} per output one")
+        raise WeightsMismatch(f"the last convolution has {g.channels[blob]} channels, not {up}x{up} per output one")
     g.check_all_used()
     shuffled = g.add("PixelShuffle", [blob], f"0={up}", channels=g.channels[blob] // (up * up))
     base = g.add("Interp", ["data"], f"0=1 1={float(up):e} 2={float(up):e}")

@@ -132,7 +132,8 @@ class Upscaler:
     ``backend``: "torch", or "ncnn" (CPU, float32, SRVGGNetCompact and RRDBNet x4 models: the network written as an
     ncnn graph and run by ncnn's Winograd/packed convolutions, about 2x torch's CPU throughput here, outputs within
     1/255 of torch's; on RRDBNet ncnn holds about 1.15x torch's memory), or "auto": ncnn for an SRVGGNetCompact model
-    in float32 on the CPU when the ncnn package is installed (same memory as torch), torch otherwise.
+    in float32 on the CPU when the ncnn package is installed (same memory as torch), torch otherwise. On ncnn no torch
+    network is built (``net`` is None; ``runner`` runs the graph written from the weights).
 
     An ``Upscaler`` is shared state (a loaded network): ``upscale`` never changes it, so one instance can serve
     concurrent callers; a per-call ``tile`` and an out-of-memory fallback apply to that call only.
@@ -190,15 +191,19 @@ class Upscaler:
     def _ncnn_runner(self, state: dict):
         import torch
 
-        from restoration.inference.ncnn_backend import NcnnRunner, release_freed_memory
+        from restoration.inference.ncnn_backend import NcnnRunner, WeightsMismatch, release_freed_memory
 
         if self.device != "cpu" or self.half or self.int8:
             raise RestorationError("the ncnn backend runs float32 on the CPU: drop --int8/--half/--device")
         if self.descriptor.extra.get("output_resize"):
             raise RestorationError(f"the ncnn backend does not run {self.name!r}, a network followed by a resize; "
                                    "use --backend torch")
-        runner = NcnnRunner(state, self.descriptor.arch, self.descriptor.arch_kwargs,
-                            self.threads or torch.get_num_threads())
+        try:
+            runner = NcnnRunner(state, self.descriptor.arch, self.descriptor.arch_kwargs,
+                                self.threads or torch.get_num_threads())
+        except WeightsMismatch as exc:
+            raise RestorationError(f"weights in {self.descriptor.path} do not fit {self.descriptor.summary()}: {exc}") \
+                from None
         state.clear()  # ncnn holds its own copy of the weights
         release_freed_memory()
         return runner

@@ -132,6 +132,21 @@ def test_what_ncnn_cannot_run_is_refused_in_one_line(models_dir):
 
 
 @needs_ncnn
+def test_a_file_whose_weights_do_not_fit_its_metadata_is_refused_naming_it(tmp_path):
+    import json
+
+    from safetensors.torch import save_file
+
+    net, desc = build_net("SRVGGNetCompact", **TINY["SRVGGNetCompact"])
+    path = tmp_path / "liar.safetensors"  # says 3 body convolutions, holds 2
+    save_file(net.state_dict(), str(path), metadata={"arch": "SRVGGNetCompact", "scale": "4",
+                                                     "arch_kwargs": json.dumps({**desc.arch_kwargs, "num_conv": 3})})
+    with pytest.raises(RestorationError, match=r"weights in .*liar.safetensors do not fit SRVGGNetCompact.*the weights"
+                                               r" have no 'body.7.weight'"):
+        Upscaler(str(path), device="cpu", backend="ncnn")
+
+
+@needs_ncnn
 def test_a_network_followed_by_a_resize_is_refused_by_the_ncnn_backend(tmp_path):
     from restoration.inference.files import save_model
 
