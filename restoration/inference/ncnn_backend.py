@@ -9,6 +9,7 @@ Upscaler's tiling, in float32 (fp16/bf16 storage and arithmetic off): outputs st
 """
 from __future__ import annotations
 
+import functools
 import struct
 import tempfile
 from pathlib import Path
@@ -174,8 +175,9 @@ def rrdb_tail_graph(state: Mapping[str, Any], kw: Mapping[str, Any]) -> tuple[st
 WRITERS = {"SRVGGNetCompact": compact_graph, "RRDBNet": rrdb_graph}
 
 
+@functools.cache
 def _glibc() -> Any:
-    """The C library when it is glibc (``malloc_trim`` and ``mallopt``), else None."""
+    """The C library when it is glibc (it has ``malloc_trim``), else None."""
     import ctypes
     import ctypes.util
 
@@ -184,23 +186,17 @@ def _glibc() -> Any:
         libc = ctypes.CDLL(name) if name else None
     except OSError:
         return None
-    return libc if libc is not None and hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
-
-
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
-LARGE_BLOCK = 256 << 10
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
 
 
 def release_freed_memory() -> None:
-    """Give the heap's free pages back to the system, and from now on map blocks over 256 KB on their own (glibc's
-    ``malloc_trim`` and ``mallopt``; nothing elsewhere). The weights freed once ncnn holds its own copy are many
-    small blocks that glibc would otherwise keep (0.1 GB for x4plus); and glibc raises its mapping threshold after
-    the first large block is freed, so the blobs of later windows came from a heap that grew over an image
-    (x4plus, 400 px: 1.067 GB peak, 1.040 GB with large blocks mapped and unmapped window by window)."""
+    """Give the heap's free pages back to the system (glibc's ``malloc_trim``; nothing elsewhere). Called once the
+    weights are in ncnn (the freed state dict is many small blocks that glibc would otherwise keep, 0.1 GB for x4plus)
+    and after every window: a window's blobs are freed when it is done, and without a trim the heap they leave grows
+    over an image (``docs/BENCHMARKS.md``). glibc's alternative, mapping every block over 256 KB on its own
+    (``mallopt``), kept the heap as small but cost 18 % of the speed."""
     libc = _glibc()
     if libc is not None:
-        libc.mallopt(M_MMAP_THRESHOLD, LARGE_BLOCK)
-        libc.mallopt(M_TRIM_THRESHOLD, 2 * LARGE_BLOCK)
         libc.malloc_trim(0)
 
 
@@ -280,6 +276,7 @@ class NcnnRunner:
             result = self._run(self.net, arr, "output")
         else:
             result = self._tail_strips(self._run(self.net, arr, FEAT))
+        release_freed_memory()
         return torch.from_numpy(result)[None].to(x.device)
 
 
