@@ -50,10 +50,11 @@ def load_checkpoint(net: torch.nn.Module, path: str | os.PathLike, strict: bool 
     if deepen:
         from restoration.models.deepen import deepen_compact_state
 
-        if not hasattr(net, "num_conv"):
+        num_conv = getattr(net, "num_conv", None)  # an SRVGGNetCompact's constructor argument, kept on the module
+        if not isinstance(num_conv, int):
             raise RestorationError(f"path.deepen_g: network_g is a {type(net).__name__}, not an SRVGGNetCompact")
-        state = deepen_compact_state(state, int(net.num_conv), str(getattr(net, "act_type", "prelu")))
-        used += f", deepened to {net.num_conv} convs"
+        state = deepen_compact_state(state, num_conv, str(getattr(net, "act_type", "prelu")))
+        used += f", deepened to {num_conv} convs"
     try:
         missing, unexpected = net.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shapes differ: torch raises even with strict=False
