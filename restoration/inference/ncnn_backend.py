@@ -31,8 +31,7 @@ class WeightsMismatch(RestorationError):
 
 
 def _f32(t) -> bytes:
-    return np.ascontiguousarray(np.asarray(t.detach().cpu().float() if hasattr(t, "detach") else t),
-                                dtype="<f4").tobytes()
+    return np.ascontiguousarray(t.detach().cpu().float().numpy(), dtype="<f4").tobytes()
 
 
 class _Graph:

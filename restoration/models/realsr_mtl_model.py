@@ -58,9 +58,8 @@ class RealSRMTLModel(SRModel):
         self.print_network(self.net_g)
         paths = opt.get("path") or {}
         if paths.get("pretrain_network_g"):
-            load_checkpoint(self.get_bare_model(self.net_g), paths["pretrain_network_g"],
-                            paths.get("strict_load_g", True), paths.get("param_key_g", "params"),
-                            bool(paths.get("deepen_g", False)))
+            self.load_network(self.net_g, paths["pretrain_network_g"], paths.get("strict_load_g", True),
+                              paths.get("param_key_g", "params"), bool(paths.get("deepen_g", False)))
         from restoration.degradations import DegradationSpace
 
         self.space = DegradationSpace.from_opt(copy.deepcopy(opt.get("degradation")))
@@ -83,8 +82,8 @@ class RealSRMTLModel(SRModel):
         rdist.broadcast_module(net)
         return net
 
-    def load_network(self, net, load_path, strict=True, param_key="params"):
-        load_checkpoint(self.get_bare_model(net), load_path, strict, param_key)
+    def load_network(self, net, load_path, strict=True, param_key="params", deepen=False):
+        load_checkpoint(self.get_bare_model(net), load_path, strict, param_key, deepen)
 
     def attach_training_data(self, dataset) -> None:
         """Take the task bank and sampler of the training dataset (keys for per-task/per-group losses)."""
@@ -117,8 +116,8 @@ class RealSRMTLModel(SRModel):
             ema = Ema(self.net_g, self.net_g_ema, self.ema_decay)
             load_path = (self.opt.get("path") or {}).get("pretrain_network_g")
             if load_path:
-                load_checkpoint(self.net_g_ema, load_path, self.opt["path"].get("strict_load_g", True), "params_ema",
-                                bool(self.opt["path"].get("deepen_g", False)))
+                self.load_network(self.net_g_ema, load_path, self.opt["path"].get("strict_load_g", True), "params_ema",
+                                  bool(self.opt["path"].get("deepen_g", False)))
             else:
                 ema.update(0)  # a copy
             self.net_g_ema.eval()
