@@ -39,18 +39,22 @@ def probe_agreement(opt: dict) -> dict:
     ind_a = {i: float(faithful[i]["indicator"]) for i in common}
     ind_b = {i: float(fast[i]["indicator"]) for i in common}
     top_a, top_b = set(select_unsatisfactory(ind_a, ratio)), set(select_unsatisfactory(ind_b, ratio))
-    cfg_a = ProbeConfig.from_opt((read_header(faithful_dir) or {}).get("config"), "probe")
-    cfg_b = ProbeConfig.from_opt((read_header(fast_dir) or {}).get("config"), "fast")
+    head_a, head_b = read_header(faithful_dir) or {}, read_header(fast_dir) or {}
+    cfg_a = ProbeConfig.from_opt(head_a.get("config"), "probe")
+    cfg_b = ProbeConfig.from_opt(head_b.get("config"), "fast")
+    work_a = cfg_a.cost(float(head_a.get("tuned_share", 1.0)))  # headers before tune_last was costed: 1.0
+    work_b = cfg_b.cost(float(head_b.get("tuned_share", 1.0)))
     sec_a = float(np.mean([float(faithful[i].get("seconds", 0.0)) for i in common]))
     sec_b = float(np.mean([float(fast[i].get("seconds", 0.0)) for i in common]))
     out = {"tasks": len(common), "ratio": ratio,
            "spearman": spearman([ind_a[i] for i in common], [ind_b[i] for i in common]),
            "top_overlap": len(top_a & top_b) / max(1, len(top_a)),
-           "work_ratio": cfg_a.cost() / cfg_b.cost(),
+           "work_ratio": work_a / work_b,
            "seconds_per_task": {"faithful": sec_a, "fast": sec_b},
            "seconds_ratio": sec_a / sec_b if sec_b > 0 else None,
            "recipes": {"faithful": {"iters": cfg_a.iters, "window": cfg_a.window},
-                       "fast": {"iters": cfg_b.iters, "window": cfg_b.window}}}
+                       "fast": {"iters": cfg_b.iters, "window": cfg_b.window, "tune_last": cfg_b.tune_last,
+                                "pool": cfg_b.pool}}}
     path = Path(opt["output"]) / "agreement.json"
     path.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
     out["file"] = str(path)

@@ -34,6 +34,7 @@ import torch
 
 from restoration.balancers.weighting import EW
 from restoration.competition.data import PatchSource
+from restoration.competition.tail import CachedTail
 from restoration.degradations import DegradationTask
 from restoration.errors import OptionError
 from restoration.schema.base import Int, NonNeg, Num, Pos, PosNum, check, options_dataclass
@@ -52,8 +53,11 @@ class ProbeConfig:
     loss after step t on a fixed set of ``eval_batch`` pairs of the task that training never sees, divided by the
     frozen model's loss on the same set (one forward of that set per window step). ``tune_last`` > 0 fine-tunes
     only the last that many conv/linear layers (see ``tuned_names``): each step's backward stops there, so a probe
-    can take more, cheaper steps (the fast recipe of bench/probe.py). The field types are the schema of the
-    ``probe:`` block (restoration.schema), checked on construction and on assignment."""
+    can take more, cheaper steps (the fast recipe of bench/probe.py). ``pool`` K > 0: the task trains on the batches
+    of steps 0..K-1 only, step t on batch t mod K; with ``tune_last`` the frozen part of the network then runs once
+    per pair (:class:`~restoration.competition.tail.CachedTail`) and every step costs only the tuned tail. The
+    field types are the schema of the ``probe:`` block (restoration.schema), checked on construction and on
+    assignment."""
 
     iters: Pos = 100
     window: Pos = 10
@@ -69,10 +73,16 @@ class ProbeConfig:
     chunk: Pos = 8
     eval_batch: Pos = 8
     tune_last: NonNeg = 0  # 0: tune every layer
+    pool: NonNeg = 0  # 0: fresh crops at every step
 
     def __post_init__(self) -> None:
         if self.window > self.iters:
             raise OptionError(f"probe.window ({self.window}) exceeds probe.iters ({self.iters})")
+
+    @property
+    def cached(self) -> bool:
+        """Whether the frozen part of the network is computed once per pair (``pool`` with ``tune_last``)."""
+        return bool(self.pool and self.tune_last)
 
     @classmethod
     def from_opt(cls, opt: dict | None, where: str = "probe") -> "ProbeConfig":
@@ -86,13 +96,22 @@ class ProbeConfig:
             d.pop("eval_batch")
         if not self.tune_last:
             d.pop("tune_last")  # fingerprints of recipes that tune every layer stay as they were
+        if not self.pool:
+            d.pop("pool")
         d["crops"] = "shared"  # every task sees the same crops at step t (results before this change differ)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def cost(self, tuned_share: float = 1.0) -> float:
         """Forward-equivalents per task (backward ≈ 2 forwards, only through the tuned share of the network when
         ``tune_last`` freezes the rest: see ``tuned_share``), for comparing recipes."""
-        per_step = (1.0 + 2.0 * tuned_share) * self.batch_size * self.patch_size ** 2
+        px = self.patch_size ** 2
+        if self.cached:  # the frozen share once per pair, the tuned share at every pass
+            pairs = min(self.pool, self.iters) * self.batch_size + (self.eval_batch if self.measure == "holdout" else 0)
+            passes = {"holdout": (self.window + 1) * self.eval_batch, "after": self.window * self.batch_size,
+                      "before": 0}[self.measure] + (0 if self.measure == "holdout" else pairs)
+            return ((1.0 - tuned_share) * pairs
+                    + tuned_share * (3.0 * self.iters * self.batch_size + passes)) * px
+        per_step = (1.0 + 2.0 * tuned_share) * self.batch_size * px
         if self.measure == "holdout":
             return self.iters * per_step + (self.window + 1) * self.eval_batch * self.patch_size ** 2
         extra = self.window * self.batch_size * self.patch_size ** 2 * (2 if self.measure == "after" else 1)
@@ -165,11 +184,14 @@ def _prepare_copy(base: torch.nn.Module, tune_last: int = 0) -> torch.nn.Module:
 
 def probe_step(base: torch.nn.Module, tasks: int, cfg: ProbeConfig, batched: bool = False) -> TrainStep:
     """The fine-tune of ``tasks`` copies of ``base``: one copy (``batched`` False, ``tasks`` 1) or stacked copies,
-    each trained on its own task (key = task position; the per-task mean losses are summed)."""
+    each trained on its own task (key = task position; the per-task mean losses are summed). A cached recipe
+    (``cfg.cached``) trains the copy's :class:`CachedTail`, whose inputs are pair indices."""
     if batched:
         net: torch.nn.Module = StackedCopies(base, tasks, tuned_names(base, cfg.tune_last))
     elif tasks == 1:
         net = _prepare_copy(base, cfg.tune_last)
+        if cfg.cached:
+            net = CachedTail(net, tuned_names(net, cfg.tune_last))
     else:
         raise ValueError("one task per copy: several tasks need batched=True")
     return TrainStep.adam(net, cfg.lr, cfg.betas, balancer=EW({"reduction": "sum", "over": "tasks"}), num_keys=tasks)
@@ -188,13 +210,25 @@ def probe_trace(base: torch.nn.Module, tasks: Sequence[DegradationTask], source:
     """Probe ``tasks`` (one at a time unless ``batched``): fine-tune, and divide each window step's loss by the
     frozen model's loss on the same pairs."""
     n = len(tasks)
+    cached = cfg.cached and not batched
     step = probe_step(base, n, cfg, batched)
-    batches = probe_source(source, tasks, cfg)
+    tail = step.net if isinstance(step.net, CachedTail) else None
+    stream = probe_source(source, tasks, cfg)
+    batches: Callable[[int], Batch] = stream
+    pool_frozen: list[torch.Tensor] = []
+    if cfg.pool:
+        pool = [stream(t) for t in range(min(cfg.pool, cfg.iters))]
+        if tail is not None:  # the pairs become indices into the tail's cache of frozen values
+            pool = [Batch(tail.add(b.lq), b.gt, b.keys) for b in pool]
+            pool_frozen = [step.evaluate(b).key_means() for b in pool]  # before any step: the copy is the base
+        batches = lambda t: pool[t % len(pool)]  # noqa: E731
     if cfg.measure == "holdout":
         pairs = [eval_set(source, task, cfg) for task in tasks]
         held = Batch(torch.cat([p[0] for p in pairs]), torch.cat([p[1] for p in pairs]),
                      torch.arange(n, device=source.device).repeat_interleave(cfg.eval_batch))
-        held_frozen = step.evaluate(held, base).key_means()
+        if tail is not None:
+            held = Batch(tail.add(held.lq), held.gt, held.keys)
+        held_frozen = step.evaluate(held, None if cached else base).key_means()
     losses, ratios = [], []
     first = cfg.iters - cfg.window
     for t in range(cfg.iters):
@@ -205,7 +239,7 @@ def probe_trace(base: torch.nn.Module, tasks: Sequence[DegradationTask], source:
             if cfg.measure == "holdout":
                 frozen, cur = held_frozen, step.evaluate(held).key_means()
             else:
-                frozen = step.evaluate(batch, base).key_means()
+                frozen = pool_frozen[t % len(pool_frozen)] if cached else step.evaluate(batch, base).key_means()
                 cur = step.evaluate(batch).key_means() if cfg.measure == "after" else result.key_means()
             ratios.append(cur / frozen.clamp_min(1e-12))
     loss_rows, ratio_rows = torch.stack(losses).T.tolist(), torch.stack(ratios).T.tolist()
@@ -267,6 +301,8 @@ def run_probe(base: torch.nn.Module, tasks: Sequence[tuple[int, DegradationTask]
     items = list(tasks)
     pos = 0
     while pos < len(items):
+        if execution == "auto" and cfg.cached:
+            execution = "loop"  # the cache is per copy
         if execution == "auto":  # decided once, on the first chunk
             execution = choose_execution(base, [t for _, t in items[pos:pos + cfg.chunk]], source, cfg)
         chunk = items[pos:pos + (cfg.chunk if execution == "vmap" else 1)]

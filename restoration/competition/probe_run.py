@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from restoration.competition.options import load_or_sample_bank
-from restoration.competition.probe import ProbeConfig, run_probe, select_unsatisfactory
+from restoration.competition.probe import ProbeConfig, run_probe, select_unsatisfactory, tuned_share
 from restoration.competition.store import ShardWriter, read_header, read_results
 from restoration.devices import resolve_device
 from restoration.errors import OptionError, RestorationError
@@ -90,7 +90,8 @@ def run_probe_job(opt: dict, *, fast: bool = False, shard: tuple[int, int] = (0,
         f"{cfg.fingerprint()}:{bank_digest(bank)}:{model_hash}:{json.dumps(opt.get('gt'), sort_keys=True)}"
         .encode()).hexdigest()[:16],
         "recipe": "fast" if fast else "faithful", "config": {k: v for k, v in vars(cfg).items()},
-        "bank": str(opt["bank"]["path"]), "num_tasks": len(bank), "model": desc.path, "arch": desc.summary()}
+        "bank": str(opt["bank"]["path"]), "num_tasks": len(bank), "model": desc.path, "arch": desc.summary(),
+        "tuned_share": tuned_share(net, cfg.tune_last)}
     out_dir = probe_dir(opt, fast)
     writer = ShardWriter(out_dir, shard, header, resume)
     mine = [i for i in range(len(bank)) if i % shard[1] == shard[0]]

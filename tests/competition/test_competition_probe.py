@@ -131,3 +131,29 @@ def test_probe_config_validation():
     a, b = ProbeConfig(execution="loop"), ProbeConfig(execution="vmap", chunk=3)
     assert a.fingerprint() == b.fingerprint()  # how it runs does not change what it computes
     assert ProbeConfig(iters=16, window=4).cost() * 5 < ProbeConfig().cost()
+
+
+@pytest.mark.parametrize("measure", ["before", "after", "holdout"])
+def test_cached_pool_matches_the_uncached_stacked_copies(tiny, measure):
+    """A pool with tune_last runs the frozen prefix once per pair (loop) and gives the ratios of the stacked copies,
+    which run the whole network at every step."""
+    net, source, bank = tiny
+    cfg = _cfg(measure=measure, eval_batch=3, tune_last=1, pool=2, iters=5, window=3)
+    assert cfg.cached
+    loop = np.array([probe_loop(net, t, source, cfg) for t in bank])
+    np.testing.assert_allclose(np.array(probe_vmap(net, list(bank), source, cfg)), loop, rtol=1e-4, atol=0)
+    fresh = np.array([probe_loop(net, t, source, _cfg(measure=measure, eval_batch=3, tune_last=1, iters=5, window=3))
+                      for t in bank])
+    assert np.abs(loop - 1).max() > 1e-4 and np.abs(loop - fresh).max() > 1e-6  # trains, on other batches
+    assert cfg.cost(tuned_share(net, 1)) < _cfg(measure=measure, eval_batch=3, tune_last=1, iters=5,
+                                                window=3).cost(tuned_share(net, 1))
+    assert cfg.fingerprint() != _cfg(measure=measure, eval_batch=3, tune_last=1, iters=5, window=3).fingerprint()
+    assert all(not p.requires_grad for p in net.parameters())
+
+
+def test_run_probe_never_stacks_a_cached_recipe(tiny):
+    net, source, bank = tiny
+    cfg = _cfg(measure="holdout", eval_batch=3, tune_last=1, pool=2, execution="auto")
+    results = list(run_probe(net, list(enumerate(bank)), source, cfg))
+    assert {r.execution for r in results} == {"loop"}
+    assert [r.ratios for r in results] == [probe_loop(net, t, source, cfg) for t in bank]
