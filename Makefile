@@ -279,6 +279,16 @@ distill-cache: data
 gan-distill: distill-cache
 	$(MAKE) gan GAN_OPT=options/train/compact_x4_gan_distill.yml
 
+# The teacher-target GAN recipe continued from its committed state (iteration 2500) with the generator deepened to 32
+# convs (path.deepen_g: identity layers, the same output at the start) and its discriminator kept: does capacity move
+# validation LPIPS-alex off the plateau? (docs/RESULTS.md; about 3-4.5 s per iteration with another job running)
+GAN_DEEP_FROM := runs/compact_x4_gan_distill_teacher
+.PHONY: gan-deep32
+gan-deep32: distill-cache
+	$(VENV)/bin/restoration train -opt options/train/compact_x4_gan_distill_teacher.yml --auto_resume --force_yml \
+		name=compact_x4_gan_teacher_deep32 network_g:num_conv=32 path:deepen_g=true \
+		path:pretrain_network_g=$(GAN_DEEP_FROM)/net_g_2500.pth path:pretrain_network_d=$(GAN_DEEP_FROM)/net_d_2500.pth
+
 # The held-out test set: the corpus's 5 test photos (512 px centre crops), each degraded by 8 tasks of a bank that
 # nothing trains on (seed 123), plus their clean bicubic downscales.
 TESTSET := datasets/testsets/corpus_test_x4
@@ -323,9 +333,11 @@ results-models: testset
 # is not trained again.
 TG_TASKS := experiments/tasks/compact_x4
 # The 64-task agreement studies: the indicator against itself (another seed) at growing sample sizes, then fast
-# recipes against the largest (they reuse its faithful results).
+# recipes against the largest (they reuse its faithful results): fewer steps, and the cached recipes cN pK (the
+# last N conv layers tuned on a pool of K batches, the frozen part of the network run once per pair).
 SELF_AGREE := reseed lowvar lowvar16 lowvar32
-FAST_AGREE := lowvar32_fast4 lowvar32_fast8 lowvar32_fast2lr lowvar32_fast4b16
+FAST_AGREE := lowvar32_fast4 lowvar32_fast8 lowvar32_fast2lr lowvar32_fast4b16 \
+	$(addprefix lowvar32_,c1p4 c1p4s40 c1p4lr10 c2p4 c2p4lr5 c2p2lr5 c2p2lr10 c2p4lr10 c2p4lr20 c2p3lr10 c3p4 c3p4lr5 c3p2lr5s12 c4p2lr5s8)
 # Step A on all 512 tasks with the 8-step fast recipe of the reproducible indicator, its groups, and TG on them
 # (compact_x4_tg.yml on that bank), TG-G0share, and TG-G0share with G1 alone taking the groups' 20 %, against the
 # same control (docs/results/tg_lowvar32/).
