@@ -210,9 +210,8 @@ def probe_trace(base: torch.nn.Module, tasks: Sequence[DegradationTask], source:
     """Probe ``tasks`` (one at a time unless ``batched``): fine-tune, and divide each window step's loss by the
     frozen model's loss on the same pairs."""
     n = len(tasks)
-    cached = cfg.cached and not batched
     step = probe_step(base, n, cfg, batched)
-    tail = step.net if isinstance(step.net, CachedTail) else None
+    tail = step.net if isinstance(step.net, CachedTail) else None  # a cached recipe run one task at a time
     stream = probe_source(source, tasks, cfg)
     batches: Callable[[int], Batch] = stream
     pool_frozen: list[torch.Tensor] = []
@@ -228,7 +227,7 @@ def probe_trace(base: torch.nn.Module, tasks: Sequence[DegradationTask], source:
                      torch.arange(n, device=source.device).repeat_interleave(cfg.eval_batch))
         if tail is not None:
             held = Batch(tail.add(held.lq), held.gt, held.keys)
-        held_frozen = step.evaluate(held, None if cached else base).key_means()
+        held_frozen = step.evaluate(held, None if tail is not None else base).key_means()
     losses, ratios = [], []
     first = cfg.iters - cfg.window
     for t in range(cfg.iters):
@@ -239,7 +238,8 @@ def probe_trace(base: torch.nn.Module, tasks: Sequence[DegradationTask], source:
             if cfg.measure == "holdout":
                 frozen, cur = held_frozen, step.evaluate(held).key_means()
             else:
-                frozen = pool_frozen[t % len(pool_frozen)] if cached else step.evaluate(batch, base).key_means()
+                frozen = (pool_frozen[t % len(pool_frozen)] if tail is not None
+                          else step.evaluate(batch, base).key_means())
                 cur = step.evaluate(batch).key_means() if cfg.measure == "after" else result.key_means()
             ratios.append(cur / frozen.clamp_min(1e-12))
     loss_rows, ratio_rows = torch.stack(losses).T.tolist(), torch.stack(ratios).T.tolist()
