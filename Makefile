@@ -235,11 +235,16 @@ GAN_DIR := experiments/$(GAN_NAME)
 GAN_SAVE := runs/$(GAN_NAME)
 GAN_FROM ?=
 .PHONY: gan save-gan distill-cache gan-distill
+# $(call gan_restore,NAME): a GAN run without a training state in experiments/NAME continues the one committed in
+# runs/NAME (make save-gan).
+gan_restore = if ! ls experiments/$(1)/training_states/*.state >/dev/null 2>&1 && ls runs/$(1)/*.state >/dev/null 2>&1; \
+	then echo "continuing the committed state $$(ls runs/$(1)/*.state)"; \
+		mkdir -p experiments/$(1)/training_states experiments/$(1)/models && \
+		cp runs/$(1)/*.state experiments/$(1)/training_states/ && \
+		cp runs/$(1)/net_g_*.pth runs/$(1)/net_d_*.pth experiments/$(1)/models/ && \
+		cp runs/$(1)/curves.jsonl experiments/$(1)/; fi
 gan: data
-	@if ! ls $(GAN_DIR)/training_states/*.state >/dev/null 2>&1 && ls $(GAN_SAVE)/*.state >/dev/null 2>&1; then \
-		echo "continuing the committed state $$(ls $(GAN_SAVE)/*.state)"; \
-		mkdir -p $(GAN_DIR)/training_states $(GAN_DIR)/models && cp $(GAN_SAVE)/*.state $(GAN_DIR)/training_states/ && \
-		cp $(GAN_SAVE)/net_g_*.pth $(GAN_SAVE)/net_d_*.pth $(GAN_DIR)/models/ && cp $(GAN_SAVE)/curves.jsonl $(GAN_DIR)/; fi
+	@$(call gan_restore,$(GAN_NAME))
 	$(VENV)/bin/restoration train -opt $(GAN_OPT) --auto_resume \
 		$(if $(GAN_FROM),--force_yml path:pretrain_network_g=$(GAN_FROM),)
 
@@ -281,10 +286,12 @@ gan-distill: distill-cache
 
 # The teacher-target GAN recipe continued from its committed state (iteration 2500) with the generator deepened to 32
 # convs (path.deepen_g: identity layers, the same output at the start) and its discriminator kept: does capacity move
-# validation LPIPS-alex off the plateau? (docs/RESULTS.md; about 3-4.5 s per iteration with another job running)
+# validation LPIPS-alex off the plateau? (docs/RESULTS.md; about 3-4.5 s per iteration with another job running).
+# Continues its latest state, or the one committed in runs/ (make save-gan GAN_NAME=compact_x4_gan_teacher_deep32).
 GAN_DEEP_FROM := runs/compact_x4_gan_distill_teacher
 .PHONY: gan-deep32
 gan-deep32: distill-cache
+	@$(call gan_restore,compact_x4_gan_teacher_deep32)
 	$(VENV)/bin/restoration train -opt options/train/compact_x4_gan_distill_teacher.yml --auto_resume --force_yml \
 		name=compact_x4_gan_teacher_deep32 network_g:num_conv=32 path:deepen_g=true \
 		path:pretrain_network_g=$(GAN_DEEP_FROM)/net_g_2500.pth path:pretrain_network_d=$(GAN_DEEP_FROM)/net_d_2500.pth
@@ -337,7 +344,7 @@ TG_TASKS := experiments/tasks/compact_x4
 # last N conv layers tuned on a pool of K batches, the frozen part of the network run once per pair).
 SELF_AGREE := reseed lowvar lowvar16 lowvar32
 FAST_AGREE := lowvar32_fast4 lowvar32_fast8 lowvar32_fast2lr lowvar32_fast4b16 \
-	$(addprefix lowvar32_,c1p4 c1p4s40 c1p4lr10 c2p4 c2p4lr5 c2p2lr5 c2p2lr10 c2p4lr10 c2p4lr20 c2p3lr10 c3p4 c3p4lr5 c3p2lr5s12 c4p2lr5s8)
+	$(addprefix lowvar32_,c1p4 c1p4s40 c1p4lr10 c2p4 c2p4lr5 c2p2lr5 c2p2lr10 c2p4lr10 c2p4lr20 c2p3lr10 c3p4 c3p4lr5 c3p4lr10 c3p4lr10s12 c3p2lr5s12 c4p2lr5s8)
 # Step A on all 512 tasks with the 8-step fast recipe of the reproducible indicator, its groups, and TG on them
 # (compact_x4_tg.yml on that bank), TG-G0share, and TG-G0share with G1 alone taking the groups' 20 %, against the
 # same control (docs/results/tg_lowvar32/).
