@@ -150,15 +150,20 @@ data: setup assets
 	@test -f datasets/corpus/train/meta_info/meta_info_textured_v2.txt || \
 		$(PY) datasets/photo_corpus.py -o datasets/corpus
 
+# $(call restore_run,NAME): a run without a training state in experiments/NAME continues the one committed in
+# runs/NAME (make save-baseline / save-gan): its state, networks (net_g, and net_d for a GAN run) and curves.
+restore_run = if ! ls experiments/$(1)/training_states/*.state >/dev/null 2>&1 && ls runs/$(1)/*.state >/dev/null 2>&1; \
+	then echo "continuing the committed state $$(ls runs/$(1)/*.state)"; \
+		mkdir -p experiments/$(1)/training_states experiments/$(1)/models && \
+		cp runs/$(1)/*.state experiments/$(1)/training_states/ && cp runs/$(1)/net_*.pth experiments/$(1)/models/ && \
+		cp runs/$(1)/curves.jsonl experiments/$(1)/; fi
+
 # compact-x4-baseline: hours of CPU; resumes from its latest training state (experiments/compact_x4_baseline/).
 # The run's latest state is committed in runs/compact_x4_baseline/ (make save-baseline): a fresh clone continues it.
 RUN_DIR := experiments/compact_x4_baseline
 RUN_SAVE := runs/compact_x4_baseline
 baseline: data
-	@if ! ls $(RUN_DIR)/training_states/*.state >/dev/null 2>&1 && ls $(RUN_SAVE)/*.state >/dev/null 2>&1; then \
-		echo "continuing the committed state $$(ls $(RUN_SAVE)/*.state)"; \
-		mkdir -p $(RUN_DIR)/training_states $(RUN_DIR)/models && cp $(RUN_SAVE)/*.state $(RUN_DIR)/training_states/ && \
-		cp $(RUN_SAVE)/net_g_*.pth $(RUN_DIR)/models/ && cp $(RUN_SAVE)/curves.jsonl $(RUN_DIR)/; fi
+	@$(call restore_run,compact_x4_baseline)
 	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline.yml --auto_resume
 
 # The same recipe from random weights for 500 iterations: the warm start's comparison arm (docs/RESULTS.md).
@@ -235,16 +240,8 @@ GAN_DIR := experiments/$(GAN_NAME)
 GAN_SAVE := runs/$(GAN_NAME)
 GAN_FROM ?=
 .PHONY: gan save-gan distill-cache gan-distill
-# $(call gan_restore,NAME): a GAN run without a training state in experiments/NAME continues the one committed in
-# runs/NAME (make save-gan).
-gan_restore = if ! ls experiments/$(1)/training_states/*.state >/dev/null 2>&1 && ls runs/$(1)/*.state >/dev/null 2>&1; \
-	then echo "continuing the committed state $$(ls runs/$(1)/*.state)"; \
-		mkdir -p experiments/$(1)/training_states experiments/$(1)/models && \
-		cp runs/$(1)/*.state experiments/$(1)/training_states/ && \
-		cp runs/$(1)/net_g_*.pth runs/$(1)/net_d_*.pth experiments/$(1)/models/ && \
-		cp runs/$(1)/curves.jsonl experiments/$(1)/; fi
 gan: data
-	@$(call gan_restore,$(GAN_NAME))
+	@$(call restore_run,$(GAN_NAME))
 	$(VENV)/bin/restoration train -opt $(GAN_OPT) --auto_resume \
 		$(if $(GAN_FROM),--force_yml path:pretrain_network_g=$(GAN_FROM),)
 
@@ -291,7 +288,7 @@ gan-distill: distill-cache
 GAN_DEEP_FROM := runs/compact_x4_gan_distill_teacher
 .PHONY: gan-deep32
 gan-deep32: distill-cache
-	@$(call gan_restore,compact_x4_gan_teacher_deep32)
+	@$(call restore_run,compact_x4_gan_teacher_deep32)
 	$(VENV)/bin/restoration train -opt options/train/compact_x4_gan_distill_teacher.yml --auto_resume --force_yml \
 		name=compact_x4_gan_teacher_deep32 network_g:num_conv=32 path:deepen_g=true \
 		path:pretrain_network_g=$(GAN_DEEP_FROM)/net_g_2500.pth path:pretrain_network_d=$(GAN_DEEP_FROM)/net_d_2500.pth
