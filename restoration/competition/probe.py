@@ -113,8 +113,8 @@ class ProbeConfig:
                     + tuned_share * (3.0 * self.iters * self.batch_size + passes)) * px
         per_step = (1.0 + 2.0 * tuned_share) * self.batch_size * px
         if self.measure == "holdout":
-            return self.iters * per_step + (self.window + 1) * self.eval_batch * self.patch_size ** 2
-        extra = self.window * self.batch_size * self.patch_size ** 2 * (2 if self.measure == "after" else 1)
+            return self.iters * per_step + (self.window + 1) * self.eval_batch * px
+        extra = self.window * self.batch_size * px * (2 if self.measure == "after" else 1)
         return self.iters * per_step + extra
 
 
@@ -219,7 +219,8 @@ def probe_trace(base: torch.nn.Module, tasks: Sequence[DegradationTask], source:
         pool = [stream(t) for t in range(min(cfg.pool, cfg.iters))]
         if tail is not None:  # the pairs become indices into the tail's cache of frozen values
             pool = [Batch(tail.add(b.lq), b.gt, b.keys) for b in pool]
-            pool_frozen = [step.evaluate(b).key_means() for b in pool]  # before any step: the copy is the base
+            if cfg.measure != "holdout":  # before any step the copy is the base: the frozen losses of the pool
+                pool_frozen = [step.evaluate(b).key_means() for b in pool]
         batches = lambda t: pool[t % len(pool)]  # noqa: E731
     if cfg.measure == "holdout":
         pairs = [eval_set(source, task, cfg) for task in tasks]
