@@ -255,15 +255,16 @@ save-gan:  ## copy the GAN run's latest training state, both networks, curves an
 	cat $(GAN_DIR)/train_*.log > $(GAN_SAVE)/train.log; echo "saved iteration $$n in $(GAN_SAVE)/"
 
 # compact-x4-gan: the GAN run's EMA weights at iteration ITER (default: the latest) -> pretrained/, registered in the
-# zoo (not as the default: it is the sharper model, compact-x4-baseline the faithful one); GAN_OPT as for make gan.
+# zoo (not as the default: it is the sharper model, compact-x4-baseline the faithful one); GAN_OPT as for make gan,
+# or GAN_NAME=compact_x4_gan_teacher_deep32 for the deepened run. The network comes from the run's resolved options.
 .PHONY: export-gan results-gan
 export-gan: setup
 	@n=$${ITER:-$$(ls $(GAN_DIR)/models 2>/dev/null | sed -n 's/^net_g_\([0-9]*\)\.pth$$/\1/p' | sort -n | tail -1)}; \
 	test -f $(GAN_DIR)/models/net_g_$$n.pth || { echo "no weights in $(GAN_DIR)/models: run make gan first"; exit 2; }; \
-	$(VENV)/bin/restoration export --checkpoint $(GAN_DIR)/models/net_g_$$n.pth --opt $(GAN_OPT) \
+	$(VENV)/bin/restoration export --checkpoint $(GAN_DIR)/models/net_g_$$n.pth --opt $(GAN_DIR)/options_resolved.yml \
 		--out pretrained/compact-x4-gan.safetensors --name compact-x4-gan --overwrite --register \
-		--description "SRVGGNetCompact x4 (64 feat, 16 conv, PReLU), GAN-trained: sharper textures than compact-x4-baseline, may invent detail" \
-		--trained-on "$(GAN_OPT), iteration $$n (EMA): compact-x4-baseline fine-tuned with L1 + perceptual + U-Net GAN losses on the photo corpus"
+		--description "SRVGGNetCompact x4 (64 feat, PReLU), GAN-trained: sharper textures than compact-x4-baseline, may invent detail" \
+		--trained-on "run $(GAN_NAME), iteration $$n (EMA; recipe in $(GAN_DIR)/options_resolved.yml and pretrained/MODELS.md): L1 + perceptual + U-Net GAN losses on the photo corpus"
 
 # docs/results/gan/: the GAN model against the faithful default and realesrgan-x4plus on the held-out test set, with
 # the crop grid and the 8 heaviest degraded inputs (heaviest.md/.png: where each model invents structure).
@@ -341,7 +342,11 @@ TG_TASKS := experiments/tasks/compact_x4
 # last N conv layers tuned on a pool of K batches, the frozen part of the network run once per pair).
 SELF_AGREE := reseed lowvar lowvar16 lowvar32
 FAST_AGREE := lowvar32_fast4 lowvar32_fast8 lowvar32_fast2lr lowvar32_fast4b16 \
-	$(addprefix lowvar32_,c1p4 c1p4s40 c1p4lr10 c2p4 c2p4lr5 c2p2lr5 c2p2lr10 c2p4lr10 c2p4lr20 c2p3lr10 c3p4 c3p4lr5 c3p4lr10 c3p4lr10s12 c3p2lr5s12 c4p2lr5s8)
+	$(addprefix lowvar32_,c1p4 c1p4s40 c1p4lr10 c2p4 c2p4lr5 c2p2lr5 c2p2lr10 c2p4lr10 c2p4lr20 c2p3lr10 c3p4 c3p4lr5 c3p4lr10 c3p4lr10s12 c3p2lr5s12 c4p2lr5s8 \
+		c3p4lr10b16 c3p2lr10b16 c3p8lr10b16 c3p4lr20b16)
+# Three of them re-measured on a second draw of 64 tasks (--shard 1/8, the faithful indicator too): 128 tasks in all,
+# each shard's figures in agreement.json's by_shard.
+FAST_AGREE_128 := $(addprefix lowvar32_,c2p4lr10 c3p4lr10 c3p4lr10b16)
 # Step A on all 512 tasks with the 8-step fast recipe of the reproducible indicator, its groups, and TG on them
 # (compact_x4_tg.yml on that bank), TG-G0share, and TG-G0share with G1 alone taking the groups' 20 %, against the
 # same control (docs/results/tg_lowvar32/).
@@ -372,6 +377,11 @@ results: testset
 		{ test -d $$d/probe || cp -r experiments/tasks/compact_x4_lowvar32/probe \
 			experiments/tasks/compact_x4_lowvar32/bank.json $$d/; } && \
 		$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_$$v.yml --fast --shard 0/8 --resume && \
+		$(VENV)/bin/restoration tasks agree -opt options/tasks/probe_compact_x4_$$v.yml || exit 1; done
+	$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_lowvar32.yml --shard 1/8 --resume
+	@for v in $(FAST_AGREE_128); do d=experiments/tasks/compact_x4_$$v; \
+		cp experiments/tasks/compact_x4_lowvar32/probe/probe.shard1of8.jsonl $$d/probe/ && \
+		$(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_$$v.yml --fast --shard 1/8 --resume && \
 		$(VENV)/bin/restoration tasks agree -opt options/tasks/probe_compact_x4_$$v.yml || exit 1; done
 	$(VENV)/bin/restoration tasks group -opt options/tasks/group_compact_x4.yml --resume
 	@for k in 0 1 2 3 4 5 6 7; do $(VENV)/bin/restoration tasks probe -opt options/tasks/probe_compact_x4_lowvar32_fast8.yml \

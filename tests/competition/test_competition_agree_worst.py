@@ -53,6 +53,24 @@ def test_agree_compares_the_recipes_on_the_tasks_both_probed(probed, capsys):
     assert res["top_overlap"] in (0.0, 0.5, 1.0)  # 2 of 3 tasks selected by each recipe (ratio 0.5)
     assert res["work_ratio"] > 2 and res["seconds_per_task"]["faithful"] > 0
     assert "3 tasks probed by both recipes: Spearman" in capsys.readouterr().out
+    assert "by_shard" not in res  # one shard of the faithful probe: nothing to break down
+
+
+def test_agree_reports_each_shard_when_several_were_probed(probed):
+    from restoration.cli import main as cli
+    from restoration.competition.agreement import spearman
+    from restoration.competition.store import read_results
+
+    assert cli(["tasks", "probe", "-opt", "tasks.yml", "--shard", "1/2"]) == 0
+    assert cli(["tasks", "agree", "-opt", "tasks.yml"]) == 0
+    res = json.loads(Path("exp/agreement.json").read_text())
+    faithful, fast = read_results("exp/probe"), read_results("exp/probe_fast")
+    assert res["tasks"] == 6 and sorted(res["by_shard"]) == ["0/2", "1/2"]
+    for name, ids in (("0/2", [0, 2, 4]), ("1/2", [1, 3, 5])):
+        shard = res["by_shard"][name]
+        assert shard["tasks"] == 3
+        assert shard["spearman"] == pytest.approx(spearman([faithful[i]["indicator"] for i in ids],
+                                                           [fast[i]["indicator"] for i in ids]))
 
 
 def test_agree_needs_both_probes(tmp_path, monkeypatch):
