@@ -264,7 +264,7 @@ export-gan: setup
 	$(VENV)/bin/restoration export --checkpoint $(GAN_DIR)/models/net_g_$$n.pth --opt $(GAN_DIR)/options_resolved.yml \
 		--out pretrained/compact-x4-gan.safetensors --name compact-x4-gan --overwrite --register \
 		--description "SRVGGNetCompact x4 (64 feat, PReLU), GAN-trained: sharper textures than compact-x4-baseline, may invent detail" \
-		--trained-on "run $(GAN_NAME), iteration $$n (EMA; recipe in $(GAN_DIR)/options_resolved.yml and pretrained/MODELS.md): L1 + perceptual + U-Net GAN losses on the photo corpus"
+		--trained-on "run $(GAN_NAME), iteration $$n (EMA): a recipe of options/train/compact_x4_gan*.yml from compact-x4-baseline-stage1, L1 + perceptual + U-Net GAN losses on the photo corpus (pretrained/MODELS.md)"
 
 # docs/results/gan/: the GAN model against the faithful default and realesrgan-x4plus on the held-out test set, with
 # the crop grid and the 8 heaviest degraded inputs (heaviest.md/.png: where each model invents structure).
