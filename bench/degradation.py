@@ -10,10 +10,13 @@ Ours: ``degrade`` on the same batch, in three task mixes:
   random  a fresh task per sample (group G0: ``space.sample`` per sample is inside the timing)
   bank    tasks drawn uniformly from a 4000-task bank (almost always all different)
   shared  4 distinct tasks, 4 samples each (a group-sampled batch)
-Runs alternate reference/ours so machine load affects both alike; figures are means over the timed batches. A last
-table compares the JPEG codecs (basicsr DiffJPEG, kornia, ours) for speed and parity with DiffJPEG.
+Runs alternate reference/ours so machine load affects both alike; figures are means over the timed batches. A
+table compares the JPEG codecs (basicsr DiffJPEG, kornia, ours) for speed and parity with DiffJPEG. A last one
+times one task over a large group (the task probe's held-out set: 192 images of 160 px) with the ops cut into
+chunks of 32 samples, as shipped, against one pass over the whole group, and checks the two are bit-identical.
 
 Usage: .venv/bin/python bench/degradation.py [--batch 16] [--size 256] [--iters 8] [--device auto] [--threads 0]
+                                            [--group 192] [--group-size 160] [--group-tasks 8]
 """
 from __future__ import annotations
 
@@ -148,6 +151,37 @@ def jpeg_codecs(gt: torch.Tensor, jpeger: torch.nn.Module, runs: int = 5) -> Non
                   f"{float((d == 0).float().mean()):10.1%}")
 
 
+def chunking(group: int, size: int, tasks: int, device: torch.device) -> None:
+    """One task over ``group`` samples, chunked as shipped against one pass (chunking off), alternated per task."""
+    from restoration.degradations import blur, jpeg, pipeline
+
+    shipped = (pipeline.CHUNK, jpeg.CHUNK, blur.CANVAS_CHANNELS_MAX)
+    gt = (torch.rand(group, 3, size, size, generator=torch.Generator().manual_seed(1)) * 255).round().div(255)
+    gt = gt.to(device)
+    bank = TaskBank.sample(tasks, seed=1)
+    times: dict[str, list[float]] = {"chunked": [], "one pass": []}
+    same = 0
+    for k, task in enumerate(bank.tasks):
+        out = {}
+        for name in times:
+            whole = name == "one pass"
+            pipeline.CHUNK, jpeg.CHUNK = (1 << 30,) * 2 if whole else shipped[:2]
+            blur.CANVAS_CHANNELS_MAX = 1 << 30 if whole else shipped[2]
+            _sync(device)
+            t0 = time.perf_counter()
+            out[name] = degrade(gt, [task] * group, torch.Generator(device=device).manual_seed(k))
+            _sync(device)
+            times[name].append(time.perf_counter() - t0)
+        same += int(torch.equal(out["chunked"], out["one pass"]))
+    pipeline.CHUNK, jpeg.CHUNK, blur.CANVAS_CHANNELS_MAX = shipped
+    t = {n: statistics.fmean(v) for n, v in times.items()}
+    print(f"\none task over {group} images of {size} px ({tasks} tasks, alternated; means)")
+    print(f"{'ops':12s} {'s/group':>8s} {'ms/image':>9s} {'x one pass':>11s}")
+    for n in times:
+        print(f"{n:12s} {t[n]:8.3f} {1000 * t[n] / group:9.2f} {t['one pass'] / t[n]:11.2f}")
+    print(f"bit-identical outputs: {same}/{tasks} tasks")
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -160,6 +194,9 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=8, help="timed batches per path and mix")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = leave torch's default)")
+    ap.add_argument("--group", type=int, default=192, help="samples of one task in the chunking table")
+    ap.add_argument("--group-size", type=int, default=160, help="their size in px")
+    ap.add_argument("--group-tasks", type=int, default=8, help="tasks timed in the chunking table")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -215,6 +252,7 @@ def main() -> None:
               f"{med_cpu[n]:12.3f} {med_cpu['reference'] / med_cpu[n]:12.2f}")
     print()
     jpeg_codecs(gt, jpeger)
+    chunking(args.group, args.group_size, args.group_tasks, device)
 
 
 if __name__ == "__main__":

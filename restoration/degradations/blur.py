@@ -24,6 +24,7 @@ STRIP_MIN_ROWS = 48  # ... but never into strips shorter than this
 STRIPS_MAX = 8
 FFT_MIN_SIZE = 9  # non-separable kernels this large on images this large run as FFT products (CPU: 2-3x faster)
 FFT_MIN_AREA = 128 * 128
+CANVAS_CHANNELS_MAX = 96  # 32 RGB images per convolution or FFT: a (192, 3, 160, 160) stack at once ran ~2x slower
 
 
 def kernel_stack(kernels: Sequence[Kernel], device: torch.device) -> torch.Tensor:
@@ -106,6 +107,8 @@ def _buckets(pieces: list[_Piece], idx: list[int], separable: bool) -> list[list
         c = pc.padded.shape[1]
         best, best_extra = None, _cost(pc.rows, c, pc.h, pc.w, pc.kernel.size, separable)
         for bi, (rows, h, w, k, cost) in enumerate(stats):
+            if (rows + pc.rows) * c > CANVAS_CHANNELS_MAX and pc.padded.device.type == "cpu":
+                continue
             extra = _cost(rows + pc.rows, c, max(h, pc.h), max(w, pc.w), max(k, pc.kernel.size), separable) - cost
             if extra < best_extra:
                 best, best_extra = bi, extra
@@ -186,6 +189,11 @@ def blur_many(items: list[torch.Tensor], kernels: Sequence[Kernel], step: str = 
     """Blur each (n_i, C, h_i, w_i) tensor with its own kernel (shared by its n_i rows); same sizes out."""
     for x, k in zip(items, kernels):
         _check_size(x.shape[-2], x.shape[-1], k.size, step)
+    rows = [max(1, CANVAS_CHANNELS_MAX // x.shape[1]) for x in items]
+    if any(x.device.type == "cpu" and x.shape[0] > r for x, r in zip(items, rows)):  # row chunks that stay in cache
+        cut = [(i, j) for i, (x, r) in enumerate(zip(items, rows)) for j in range(0, x.shape[0], r)]
+        out = blur_many([items[i][j:j + rows[i]] for i, j in cut], [kernels[i] for i, _ in cut], step)
+        return [torch.cat([y for (i, _), y in zip(cut, out) if i == n]) for n in range(len(items))]
     fft = {i for i, (x, k) in enumerate(zip(items, kernels))
            if x.device.type == "cpu" and k.size >= FFT_MIN_SIZE and x.shape[-2] * x.shape[-1] >= FFT_MIN_AREA
            and kernel_vector(k) is None}

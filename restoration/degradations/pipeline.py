@@ -10,7 +10,7 @@ on CPU).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -23,6 +23,17 @@ from restoration.degradations.task import DegradationTask, Noise
 from restoration.errors import RestorationError
 
 _GRAY = (0.2989, 0.587, 0.114)  # luma weights of torchvision's rgb_to_grayscale (used by Real-ESRGAN's noise)
+# Samples per pass of the resizes and the shot noise: each makes several passes over its stack, and 32 images of
+# 160 px stay in cache (192 at once ran ~2x slower per image). Per-sample ops, and torch.poisson draws element
+# after element, so the chunking never changes a value (tested to the bit).
+CHUNK = 32
+
+
+def _chunked(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    n = x.shape[0]
+    if n <= CHUNK or x.device.type != "cpu":
+        return fn(x)
+    return torch.cat([fn(x[i:i + CHUNK]) for i in range(0, n, CHUNK)])
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
@@ -31,14 +42,14 @@ def _resize(x: torch.Tensor, size: tuple[int, int] | None, factor: float | None,
         if size[0] < 1 or size[1] < 1:
             raise RestorationError(f"the {step} step would shrink the image to {size[0]}x{size[1]} px; "
                                    "use larger GT images")
-        return F.interpolate(x, size=size, mode=mode)
+        return _chunked(lambda c: F.interpolate(c, size=size, mode=mode), x)
     if factor is None:
         raise ValueError("_resize needs a size or a factor")
     h, w = x.shape[-2:]
     if math.floor(h * factor) < 1 or math.floor(w * factor) < 1:
         raise RestorationError(f"the {step} step (x{factor}) would shrink a {h}x{w} image to nothing; "
                                "use larger GT images")
-    return F.interpolate(x, scale_factor=factor, mode=mode)
+    return _chunked(lambda c: F.interpolate(c, scale_factor=factor, mode=mode), x)
 
 
 def _randn(shape: tuple[int, ...], like: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
@@ -77,9 +88,9 @@ def _add_noise(x: torch.Tensor, noise: Noise, gen: torch.Generator | None) -> to
         if noise.gray:
             r, g, b = x.unbind(dim=1)
             lum = (_GRAY[0] * r + _GRAY[1] * g + _GRAY[2] * b).unsqueeze(1)
-            delta = _poisson_noise(lum, gen)
+            delta = _chunked(lambda c: _poisson_noise(c, gen), lum)
         else:
-            delta = _poisson_noise(x, gen)
+            delta = _chunked(lambda c: _poisson_noise(c, gen), x)
         delta = delta * torch.tensor(noise.level, dtype=x.dtype, device=x.device)
     return torch.clamp(x + delta, 0, 1)
 
