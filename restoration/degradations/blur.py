@@ -192,8 +192,8 @@ def blur_many(items: list[torch.Tensor], kernels: Sequence[Kernel], step: str = 
     rows = [max(1, CANVAS_CHANNELS_MAX // x.shape[1]) for x in items]
     if any(x.device.type == "cpu" and x.shape[0] > r for x, r in zip(items, rows)):  # row chunks that stay in cache
         cut = [(i, j) for i, (x, r) in enumerate(zip(items, rows)) for j in range(0, x.shape[0], r)]
-        out = blur_many([items[i][j:j + rows[i]] for i, j in cut], [kernels[i] for i, _ in cut], step)
-        return [torch.cat([y for (i, _), y in zip(cut, out) if i == n]) for n in range(len(items))]
+        done = blur_many([items[i][j:j + rows[i]] for i, j in cut], [kernels[i] for i, _ in cut], step)
+        return [torch.cat([y for (i, _), y in zip(cut, done) if i == n]) for n in range(len(items))]
     fft = {i for i, (x, k) in enumerate(zip(items, kernels))
            if x.device.type == "cpu" and k.size >= FFT_MIN_SIZE and x.shape[-2] * x.shape[-1] >= FFT_MIN_AREA
            and kernel_vector(k) is None}
