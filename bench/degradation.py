@@ -153,9 +153,9 @@ def jpeg_codecs(gt: torch.Tensor, jpeger: torch.nn.Module, runs: int = 5) -> Non
 
 def chunking(group: int, size: int, tasks: int, device: torch.device) -> None:
     """One task over ``group`` samples, chunked as shipped against one pass (chunking off), alternated per task."""
-    from restoration.degradations import blur, jpeg, pipeline
+    from restoration.degradations import blur, chunks
 
-    shipped = (pipeline.CHUNK, jpeg.CHUNK, blur.CANVAS_CHANNELS_MAX)
+    shipped = (chunks.CHUNK, blur.CANVAS_CHANNELS_MAX)
     gt = (torch.rand(group, 3, size, size, generator=torch.Generator().manual_seed(1)) * 255).round().div(255)
     gt = gt.to(device)
     bank = TaskBank.sample(tasks, seed=1)
@@ -165,15 +165,15 @@ def chunking(group: int, size: int, tasks: int, device: torch.device) -> None:
         out = {}
         for name in times:
             whole = name == "one pass"
-            pipeline.CHUNK, jpeg.CHUNK = (1 << 30,) * 2 if whole else shipped[:2]
-            blur.CANVAS_CHANNELS_MAX = 1 << 30 if whole else shipped[2]
+            chunks.CHUNK = 1 << 30 if whole else shipped[0]
+            blur.CANVAS_CHANNELS_MAX = 1 << 30 if whole else shipped[1]
             _sync(device)
             t0 = time.perf_counter()
             out[name] = degrade(gt, [task] * group, torch.Generator(device=device).manual_seed(k))
             _sync(device)
             times[name].append(time.perf_counter() - t0)
         same += int(torch.equal(out["chunked"], out["one pass"]))
-    pipeline.CHUNK, jpeg.CHUNK, blur.CANVAS_CHANNELS_MAX = shipped
+    chunks.CHUNK, blur.CANVAS_CHANNELS_MAX = shipped
     t = {n: statistics.fmean(v) for n, v in times.items()}
     print(f"\none task over {group} images of {size} px ({tasks} tasks, alternated; means)")
     print(f"{'ops':12s} {'s/group':>8s} {'ms/image':>9s} {'x one pass':>11s}")

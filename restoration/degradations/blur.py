@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from restoration.degradations.chunks import map_rows
 from restoration.degradations.kernels import Kernel, kernel_vector, kernel_view
 from restoration.errors import RestorationError
 
@@ -191,6 +192,8 @@ def blur_many(items: list[torch.Tensor], kernels: Sequence[Kernel], step: str = 
         _check_size(x.shape[-2], x.shape[-1], k.size, step)
     rows = [max(1, CANVAS_CHANNELS_MAX // x.shape[1]) for x in items]
     if any(x.device.type == "cpu" and x.shape[0] > r for x, r in zip(items, rows)):  # row chunks that stay in cache
+        if len(items) == 1:
+            return [map_rows(lambda c: blur_many([c], kernels, step)[0], items[0], rows=rows[0])]
         cut = [(i, j) for i, (x, r) in enumerate(zip(items, rows)) for j in range(0, x.shape[0], r)]
         done = blur_many([items[i][j:j + rows[i]] for i, j in cut], [kernels[i] for i, _ in cut], step)
         return [torch.cat([y for (i, _), y in zip(cut, done) if i == n]) for n in range(len(items))]

@@ -14,6 +14,8 @@ import math
 import torch
 from torch.nn import functional as F
 
+from restoration.degradations.chunks import map_rows
+
 # JPEG Annex K tables. DiffJPEG applies the luma table transposed (row index = horizontal frequency); we keep
 # that orientation because the Real-ESRGAN degradation distribution was produced with it.
 _LUMA = (
@@ -76,19 +78,11 @@ def _code_plane(plane: torch.Tensor, table: torch.Tensor, factor: torch.Tensor, 
     return t + 128.0
 
 
-# Samples coded per pass on CPU: the codec makes several passes over its stack, and 32 images of 160 px keep
-# them in cache (a stack of 192 such images ran about twice as slow per image). Each image is coded alone by
-# construction, so the result does not depend on the chunking (tested to the bit).
-CHUNK = 32
-
-
 def jpeg(x: torch.Tensor, quality: torch.Tensor | float, differentiable: bool = False) -> torch.Tensor:
     """JPEG-compress and decode ``x`` (N, 3, H, W) RGB in [0, 1]; ``quality`` per sample (N,) or one number."""
     n = x.shape[0]
     q = torch.as_tensor(quality, dtype=x.dtype, device=x.device).reshape(-1).expand(n)
-    if x.device.type == "cpu" and n > CHUNK:
-        return torch.cat([_jpeg(x[i:i + CHUNK], q[i:i + CHUNK], differentiable) for i in range(0, n, CHUNK)])
-    return _jpeg(x, q, differentiable)
+    return map_rows(lambda xc, qc: _jpeg(xc, qc, differentiable), x, q)  # each image is coded alone
 
 
 def _jpeg(x: torch.Tensor, q: torch.Tensor, differentiable: bool) -> torch.Tensor:

@@ -295,15 +295,14 @@ def test_results_do_not_depend_on_torch_threads_and_the_count_is_left_alone(phot
 def test_cutting_large_groups_into_chunks_changes_no_value(photos, monkeypatch):
     """The resizes, blurs, JPEG and shot noise run large groups in chunks (to stay in cache): every value must be
     what one pass over the whole group gives, noise included (the draws stay in the same order)."""
-    from restoration.degradations import blur, jpeg
+    from restoration.degradations import blur, chunks
 
     tasks = _branch_tasks()
     gt = _gt_batch(photos, 10, 96)
     whole, cut = [], []
     for chunk, out in ((1000, whole), (3, cut)):
         with monkeypatch.context() as m:
-            m.setattr(pl, "CHUNK", chunk)
-            m.setattr(jpeg, "CHUNK", chunk)
+            m.setattr(chunks, "CHUNK", chunk)
             m.setattr(blur, "CANVAS_CHANNELS_MAX", 3 * chunk)
             for k, t in enumerate(tasks):  # one task per batch: a group of 10 samples, cut into 4 chunks
                 out.append(degrade(gt, [t] * 10, torch.Generator().manual_seed(k)))
