@@ -25,6 +25,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (one process)")
     args = ap.parse_args()
 
+    from restoration.heap import keep_freed_memory
+
+    keep_freed_memory()  # as `restoration tasks probe` does
     import torch
 
     from restoration.competition.data import PatchSource, load_gt

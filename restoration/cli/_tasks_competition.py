@@ -23,9 +23,11 @@ def _bar(desc: str, total: int, initial: int = 0, unit: str = "it"):
 def threaded(action):
     """Run a task action with the thread count a training job would take (fewer on a busy machine)."""
     def run(args: argparse.Namespace) -> int:
+        from restoration.heap import keep_freed_memory
         from restoration.threads import prefer_passive_wait
 
         prefer_passive_wait()  # before torch loads
+        keep_freed_memory()  # the synthesis makes the same large stacks at every step
         from restoration.job_threads import job_threads
         from restoration.threads import torch_threads
 

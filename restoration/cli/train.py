@@ -19,9 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from restoration.heap import keep_freed_memory
     from restoration.threads import prefer_passive_wait
 
     prefer_passive_wait()  # before torch loads: OpenMP threads sleep instead of spinning while they wait
+    keep_freed_memory()  # every step allocates the same tensors: reuse their pages
     from restoration.train import run as train_run
 
     return train_run(args)

@@ -9,7 +9,6 @@ Upscaler's tiling, in float32 (fp16/bf16 storage and arithmetic off): outputs st
 """
 from __future__ import annotations
 
-import functools
 import struct
 import tempfile
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from restoration.errors import RestorationError
+from restoration.heap import release_freed_memory
 from restoration.inference.ncnn_format import FP32_TAG, MAGIC
 
 ARCHS = ("SRVGGNetCompact", "RRDBNet")
@@ -174,31 +174,6 @@ def rrdb_tail_graph(state: Mapping[str, Any], kw: Mapping[str, Any]) -> tuple[st
 WRITERS = {"SRVGGNetCompact": compact_graph, "RRDBNet": rrdb_graph}
 
 
-@functools.cache
-def _glibc() -> Any:
-    """The C library when it is glibc (it has ``malloc_trim``), else None."""
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-    except OSError:
-        return None
-    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
-
-
-def release_freed_memory() -> None:
-    """Give the heap's free pages back to the system (glibc's ``malloc_trim``; nothing elsewhere). Called once the
-    weights are in ncnn (the freed state dict is many small blocks that glibc would otherwise keep, 0.1 GB for x4plus)
-    and after every window: a window's blobs are freed when it is done, and without a trim the heap they leave grows
-    over an image (``docs/BENCHMARKS.md``). glibc's alternative, mapping every block over 256 KB on its own
-    (``mallopt``), kept the heap as small but cost 18 % of the speed."""
-    libc = _glibc()
-    if libc is not None:
-        libc.malloc_trim(0)
-
-
 class NcnnRunner:
     """A callable like the torch network (1 x C x H x W float in 0..1 -> 1 x C x sH x sW) that runs the ncnn graph of a
     state dict (``arch`` with constructor arguments ``kw``; no torch network is built, nor BasicSR imported) on
@@ -279,4 +254,4 @@ class NcnnRunner:
         return torch.from_numpy(result)[None].to(x.device)
 
 
-__all__ = ["ARCHS", "NcnnRunner", "compact_graph", "release_freed_memory", "rrdb_graph", "rrdb_tail_graph"]
+__all__ = ["ARCHS", "NcnnRunner", "compact_graph", "rrdb_graph", "rrdb_tail_graph"]

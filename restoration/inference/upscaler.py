@@ -191,7 +191,8 @@ class Upscaler:
     def _ncnn_runner(self, state: dict):
         import torch
 
-        from restoration.inference.ncnn_backend import NcnnRunner, WeightsMismatch, release_freed_memory
+        from restoration.heap import release_freed_memory
+        from restoration.inference.ncnn_backend import NcnnRunner, WeightsMismatch
 
         if self.device != "cpu" or self.half or self.int8:
             raise RestorationError("the ncnn backend runs float32 on the CPU: drop --int8/--half/--device")
