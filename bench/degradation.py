@@ -14,6 +14,9 @@ Runs alternate reference/ours so machine load affects both alike; figures are me
 table compares the JPEG codecs (basicsr DiffJPEG, kornia, ours) for speed and parity with DiffJPEG. A last one
 times one task over a large group (the task probe's held-out set: 192 images of 160 px) with the ops cut into
 chunks of 32 samples, as shipped, against one pass over the whole group, and checks the two are bit-identical.
+The very last times the same groups in two fresh processes: glibc's default heap, and freed memory kept for reuse
+(``restoration.heap.keep_freed_memory``, what ``restoration train`` and ``restoration tasks`` apply), with the
+page faults of each.
 
 Usage: .venv/bin/python bench/degradation.py [--batch 16] [--size 256] [--iters 8] [--device auto] [--threads 0]
                                             [--group 192] [--group-size 160] [--group-tasks 8]
@@ -182,6 +185,42 @@ def chunking(group: int, size: int, tasks: int, device: torch.device) -> None:
     print(f"bit-identical outputs: {same}/{tasks} tasks")
 
 
+HEAP_CHILD = """
+import resource, sys, time
+import torch
+from restoration.degradations import TaskBank, degrade
+from restoration.heap import keep_freed_memory
+mode, group, size, tasks, threads = sys.argv[1], *map(int, sys.argv[2:])
+if mode == "kept":
+    keep_freed_memory()
+torch.set_num_threads(threads)
+gt = (torch.rand(group, 3, size, size, generator=torch.Generator().manual_seed(1)) * 255).round().div(255)
+bank = TaskBank.sample(tasks, seed=1)
+degrade(gt, [bank.tasks[0]] * group, torch.Generator().manual_seed(0))  # warm-up
+f0, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
+for k, task in enumerate(bank.tasks):
+    degrade(gt, [task] * group, torch.Generator().manual_seed(k))
+print((time.perf_counter() - t0) / tasks, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / tasks)
+"""
+
+
+def heap(group: int, size: int, tasks: int, threads: int) -> None:
+    """The chunking table's groups in fresh processes: glibc's default heap against freed memory kept."""
+    import subprocess
+    import sys
+
+    rows = {}
+    for mode in ("default", "kept"):
+        out = subprocess.run([sys.executable, "-c", HEAP_CHILD, mode, str(group), str(size), str(tasks),
+                              str(threads)], capture_output=True, text=True, check=True).stdout.split()
+        rows[mode] = (float(out[-2]), float(out[-1]))
+    print(f"\none task over {group} images of {size} px, {tasks} tasks, fresh process each (means)")
+    print(f"{'heap':30s} {'s/group':>8s} {'x default':>10s} {'page faults/group':>18s}")
+    for mode, label in (("default", "glibc default"), ("kept", "kept for reuse (as shipped)")):
+        t, f = rows[mode]
+        print(f"{label:30s} {t:8.3f} {rows['default'][0] / t:10.2f} {f:18.0f}")
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -253,6 +292,8 @@ def main() -> None:
     print()
     jpeg_codecs(gt, jpeger)
     chunking(args.group, args.group_size, args.group_tasks, device)
+    if device.type == "cpu":
+        heap(args.group, args.group_size, args.group_tasks, torch.get_num_threads())
 
 
 if __name__ == "__main__":
