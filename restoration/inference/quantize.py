@@ -7,9 +7,9 @@ a few photos and compiled with weight freezing, so oneDNN's int8 convolutions ru
 ranges come from the calibration photos, so int8 output differs from float32 output (a fraction of a dB of PSNR;
 ``bench/inference.py`` measures it); float32 stays the default.
 
-Quantizing and compiling take tens of seconds per input shape, so int8 runs in fixed-size tiles (every window of a
-tiled image has one shape, see :mod:`restoration.inference.tiling`): one compilation serves every image. A window
-cut from an image smaller than the window is mirror-padded to its size on the bottom/right and cropped back.
+Quantizing and compiling take tens of seconds, so the network is exported and compiled with a symbolic height and
+width: one compilation serves every window of every image (Real-ESRGAN's windows, which shrink at the border),
+as fast per pixel as a compilation for one shape (docs/BENCHMARKS.md).
 """
 from __future__ import annotations
 
@@ -97,13 +97,12 @@ def float_ends(net) -> list[str]:
 
 def quantize_int8(net, in_channels: int, size: int, images: list[np.ndarray] | None = None,
                   multiple: int = 1) -> Callable:
-    """An int8 version of ``net`` (a float32 CPU module) for ``size`` x ``size`` windows, calibrated on ``images``
+    """An int8 version of ``net`` (a float32 CPU module), calibrated on ``size`` px windows of ``images``
     (default: the offline photos), as a compiled callable taking 1 x C x H x W float input in 0..1 like ``net``
-    with H, W <= ``size`` (smaller inputs are mirror-padded to the window and the output cropped)."""
+    (H and W multiples of ``multiple``, the network's pixel-unshuffle factor)."""
     import torch
-    import torch.nn.functional as F
     from torch._inductor import config as inductor_config
-    from torch.export import export
+    from torch.export import Dim, export
 
     size = -(-size // multiple) * multiple
     prepare_pt2e, convert_pt2e, quantizer_cls, default_config = _pt2e()
@@ -111,8 +110,10 @@ def quantize_int8(net, in_channels: int, size: int, images: list[np.ndarray] | N
                                   in_channels, multiple)
     t0 = time.perf_counter()
     example = batches[0]
+    height, width = Dim("height", min=2), Dim("width", min=2)
+    dims = {2: height, 3: width} if multiple == 1 else {2: multiple * height, 3: multiple * width}
     with torch.no_grad():
-        graph = export(net.eval(), (example,)).module()
+        graph = export(net.eval(), (example,), dynamic_shapes={"x": dims}).module()
         quantizer = quantizer_cls()
         quantizer.set_global(default_config())
         for name in float_ends(net):
@@ -123,19 +124,11 @@ def quantize_int8(net, in_channels: int, size: int, images: list[np.ndarray] | N
         converted = convert_pt2e(prepared)
     log.info("int8: calibrated on %d windows of %d px in %.1f s", len(batches), example.shape[-1],
              time.perf_counter() - t0)
-    compiled = torch.compile(converted, dynamic=False)
+    compiled = torch.compile(converted, dynamic=True)
 
     def run(x):
-        h, w = x.shape[-2:]
-        if h > size or w > size:
-            raise RestorationError(f"int8: a {h}x{w} input is larger than the {size} px window it was built for")
-        if (h, w) != (size, size):
-            mode = "reflect" if min(h, w) > size - min(h, w) else "replicate"
-            x = F.pad(x, (0, size - w, 0, size - h), mode=mode)
         with torch.no_grad(), inductor_config.patch(freezing=True):  # weights folded and prepacked once
-            y = compiled(x.contiguous(memory_format=torch.channels_last))
-        scale = y.shape[-1] // size
-        return y[:, :, :h * scale, :w * scale]
+            return compiled(x.contiguous(memory_format=torch.channels_last))
 
     return run
 

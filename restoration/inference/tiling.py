@@ -1,11 +1,8 @@
 """Run a network over an image tile by tile, holding at most one padded tile on the device.
 
 Each tile is run inside a window cut from the CPU image: the tile plus ``tile_pad`` pixels of context on every side
-that is not the image border (where the untiled network sees the same zero padding), as Real-ESRGAN tiles. With
-``fixed_window`` every window has one size (tile + 2 x ``tile_pad``, or the image side when that is smaller),
-shifted inwards at the border instead of shrunk, so a compiled network (int8) is built once, not once per edge
-tile; that costs up to (tile + 2 pad)^2 / (tile + pad)^2 more work on border tiles, so eager float runs do not.
-The window runs on the device in channels-last layout (what oneDNN's convolutions run fastest on CPU); its tile's
+that is not the image border (where the untiled network sees the same zero padding), as Real-ESRGAN tiles. The
+window runs on the device in channels-last layout (what oneDNN's convolutions run fastest on CPU); its tile's
 area is cropped out and written straight into a preallocated uint8/uint16 output. With enough padding for the
 network's receptive field, the result equals a whole-image pass up to float rounding.
 """
@@ -45,7 +42,7 @@ def is_oom(exc: BaseException) -> bool:
 
 
 def _run_tiles(net, img: np.ndarray, scale: int, tile: int, tile_pad: int, device, dtype,
-               progress: Callable[[int, int], None] | None, multiple: int = 1, fixed: bool = False) -> np.ndarray:
+               progress: Callable[[int, int], None] | None, multiple: int = 1) -> np.ndarray:
     import torch
 
     h, w, c = img.shape
@@ -54,8 +51,7 @@ def _run_tiles(net, img: np.ndarray, scale: int, tile: int, tile_pad: int, devic
     grid = tile_grid(h, w, tile)
     with torch.inference_mode():
         for i, (y0, y1, x0, x1) in enumerate(grid):
-            _one_tile(net, img, out, scale, tile, tile_pad, (y0, y1, x0, x1), maxval, device, dtype, multiple,
-                      fixed)
+            _one_tile(net, img, out, scale, tile, tile_pad, (y0, y1, x0, x1), maxval, device, dtype, multiple)
             if progress is not None:
                 progress(i + 1, len(grid))
     return out
@@ -65,28 +61,22 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-def window(start: int, end: int, tile: int, tile_pad: int, size: int, multiple: int = 1,
-           fixed: bool = False) -> tuple[int, int]:
+def window(start: int, end: int, tile: int, tile_pad: int, size: int, multiple: int = 1) -> tuple[int, int]:
     """The [lo, hi) input window around the tile [start, end) of an axis of ``size`` px, starting on the
-    ``multiple`` grid: the tile and ``tile_pad`` px on each side inside the axis, or (``fixed``) tile + 2 x pad
-    wide (the whole axis when shorter), shifted inwards at the border."""
+    ``multiple`` grid: the tile and ``tile_pad`` px on each side inside the axis."""
     if tile <= 0:
         return 0, size
-    if not fixed:
-        lo = max(start - tile_pad, 0)
-        return lo - lo % multiple, min(end + tile_pad, size)
-    width = min(tile + 2 * tile_pad, size)
-    lo = min(max(start - tile_pad, 0), size - width)
-    return lo - lo % multiple, min(lo + width, size)  # rounding the start down widens, never shifts, the window
+    lo = max(start - tile_pad, 0)
+    return lo - lo % multiple, min(end + tile_pad, size)
 
 
-def _one_tile(net, img, out, scale, tile, tile_pad, box, maxval, device, dtype, multiple, fixed) -> None:
+def _one_tile(net, img, out, scale, tile, tile_pad, box, maxval, device, dtype, multiple) -> None:
     import torch
 
     h, w, c = img.shape
     y0, y1, x0, x1 = box
-    py0, py1 = window(y0, y1, tile, tile_pad, h, multiple, fixed)
-    px0, px1 = window(x0, x1, tile, tile_pad, w, multiple, fixed)
+    py0, py1 = window(y0, y1, tile, tile_pad, h, multiple)
+    px0, px1 = window(x0, x1, tile, tile_pad, w, multiple)
     patch = img[py0:py1, px0:px1]
     ph, pw = _round_up(py1 - py0, multiple) - (py1 - py0), _round_up(px1 - px0, multiple) - (px1 - px0)
     if ph or pw:  # archs that pixel-unshuffle need sizes divisible by 2 or 4: mirror the bottom/right edge
@@ -110,12 +100,11 @@ def _one_tile(net, img, out, scale, tile, tile_pad, box, maxval, device, dtype, 
 
 def upscale_tiled(net, img: np.ndarray, scale: int, tile: int = 0, tile_pad: int = 16, device="cpu",
                   dtype=None, progress: Callable[[int, int], None] | None = None,
-                  multiple: int = 1, fixed_window: bool = False) -> tuple[np.ndarray, int]:
+                  multiple: int = 1) -> tuple[np.ndarray, int]:
     """Upscale an H x W x C uint8/uint16 array with ``net`` (C = the net's input channels).
 
     ``multiple``: the net needs input sides divisible by it (RRDBNet x2: 2, x1: 4). Tile and padding are
-    rounded up to it so every tile sits on the same pixel-unshuffle grid as the whole image. ``fixed_window``:
-    every window has one shape (for a network compiled for one input shape).
+    rounded up to it so every tile sits on the same pixel-unshuffle grid as the whole image.
 
     Returns ``(output, tile_used)``. On out-of-memory the tile size is halved (a whole-image pass starts
     from half the longer side) and the image is redone; each retry is logged. Gives up below 16 px.
@@ -133,8 +122,7 @@ def upscale_tiled(net, img: np.ndarray, scale: int, tile: int = 0, tile_pad: int
     while True:
         tile = _round_up(tile, multiple) if tile > 0 else 0
         try:
-            return _run_tiles(net, img, scale, tile, tile_pad, device, dtype, progress, multiple,
-                              fixed_window), tile
+            return _run_tiles(net, img, scale, tile, tile_pad, device, dtype, progress, multiple), tile
         except Exception as exc:  # noqa: BLE001 - only OOM is handled, the rest re-raised
             if not is_oom(exc):
                 raise

@@ -128,7 +128,7 @@ class Upscaler:
     ``threads``: torch threads while upscaling (None keeps the process's setting; "auto" takes the cores other jobs
     leave idle, see :mod:`restoration.job_threads`): more threads than idle cores slows every convolution.
     ``int8``: CPU only, opt-in: the network quantized to int8 (PT2E, calibrated on ``calibration`` photos, default
-    the offline photos) and compiled; tiles of ``INT8_TILE`` px unless ``tile`` is given (one shape, one compile).
+    the offline photos) and compiled once for every window shape; tiles of ``INT8_TILE`` px unless ``tile`` is given.
     ``backend``: "torch", or "ncnn" (CPU, float32, SRVGGNetCompact and RRDBNet x4 models: the network written as an
     ncnn graph and run by ncnn's Winograd/packed convolutions, about 2x torch's CPU throughput here, outputs within
     1/255 of torch's; on RRDBNet ncnn holds about 1.15x torch's memory), or "auto": ncnn for an SRVGGNetCompact model
@@ -223,9 +223,7 @@ class Upscaler:
             raise RestorationError(f"int8 runs on the CPU only (device {self.device}); use --half on CUDA")
         if tile is None:
             self.tile = INT8_TILE
-        if self.tile == 0:
-            raise RestorationError("int8 runs in tiles of one shape (one compilation): give a tile size > 0")
-        size = self.tile + 2 * self.tile_pad
+        size = (self.tile or INT8_TILE) + 2 * self.tile_pad  # the calibration windows
         with self._threads():
             self.runner = quantize_int8(self.net, self.descriptor.in_channels, size, calibration,
                                         self.descriptor.input_multiple)
@@ -289,7 +287,7 @@ class Upscaler:
         if c == in_ch:
             tile = state["tile"]
             out, used = upscale_tiled(self.runner, planes, self.scale, tile, self.tile_pad, self.device,
-                                      self.dtype, report, self.descriptor.input_multiple, fixed_window=self.int8)
+                                      self.dtype, report, self.descriptor.input_multiple)
             if tile == 0 and used or 0 < used < tile:  # shrunk after running out of memory
                 log.warning("using tile %d for the rest of this image", used)
                 state["tile"] = used

@@ -139,16 +139,11 @@ def test_progress_reports_every_tile():
     assert max(h * w for h, w in net.calls) <= (16 + 32) ** 2  # never more than one padded tile at once
 
 
-def test_fixed_windows_have_one_shape_and_float_windows_stop_at_the_border():
-    """``fixed_window`` (int8's compiled network): border tiles get a window shifted inwards, not a smaller one, so
-    an image has one window shape. Otherwise a window is the tile plus its padding inside the image (no more work
-    than Real-ESRGAN's tiling). Both give the same image."""
+def test_windows_stop_at_the_border():
+    """A window is the tile plus its padding inside the image (no more work than Real-ESRGAN's tiling), and the
+    windows give the image a whole pass gives."""
     net = _OOMNet(budget=10**9)
     img = _img(40, 70)
-    out, _ = upscale_tiled(net, img, 2, tile=16, tile_pad=8, fixed_window=True)
-    assert set(net.calls) == {(32, 32)} and len(net.calls) == tiles_for(40, 70, 16)
-    np.testing.assert_array_equal(out, img.repeat(2, 0).repeat(2, 1))
-    net.calls.clear()
     out, _ = upscale_tiled(net, img, 2, tile=16, tile_pad=8)
     heights, widths = {h for h, _ in net.calls}, {w for _, w in net.calls}
     assert heights == {24, 32, 16} and widths == {24, 32, 30, 14}, net.calls  # 40 x 70 px, tiles of 16, pad 8
