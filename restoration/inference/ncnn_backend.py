@@ -193,6 +193,10 @@ class NcnnRunner:
         self._ncnn: Any = ncnn  # a compiled module without stubs
         self.net = self._load(*WRITERS[arch](state, kw), threads)
         self.tail = self._load(*rrdb_tail_graph(state, kw), threads) if arch == "RRDBNet" else None
+        # An RRDBNet window's buffers (0.35 GB) go back to the system after it, for the memory goal (a 1024 px x4plus
+        # upscale peaked at 1.02 GB when they were kept); a Compact window's are reused by the next one, 9-22 % faster
+        # than faulting their pages in again (docs/BENCHMARKS.md).
+        self.trim = arch == "RRDBNet"
 
     def _load(self, param: str, weights: bytes, threads: int) -> Any:
         net = self._ncnn.Net()
@@ -250,7 +254,8 @@ class NcnnRunner:
             result = self._run(self.net, arr, "output")
         else:
             result = self._tail_strips(self._run(self.net, arr, FEAT))
-        release_freed_memory()
+        if self.trim:
+            release_freed_memory()
         return torch.from_numpy(result)[None].to(x.device)
 
 

@@ -69,6 +69,21 @@ def test_runner_computes_what_torch_computes(arch):
 
 
 @needs_ncnn
+@pytest.mark.parametrize(("arch", "trims"), [("SRVGGNetCompact", 0), ("RRDBNet", 2)])
+def test_only_rrdbnet_windows_give_their_memory_back(arch, trims, monkeypatch):
+    """An RRDBNet window's buffers go back to the system (the memory goal); a Compact window's stay for the next."""
+    from restoration.inference import ncnn_backend
+
+    calls = []
+    monkeypatch.setattr(ncnn_backend, "release_freed_memory", lambda: calls.append(1))
+    net, desc = build_net(arch, init="default", **TINY[arch])
+    runner = NcnnRunner(net.state_dict(), arch, desc.arch_kwargs, threads=1)
+    for _ in range(2):
+        runner(torch.rand(1, 3, 12, 12, generator=torch.Generator().manual_seed(0)))
+    assert len(calls) == trims
+
+
+@needs_ncnn
 @pytest.mark.parametrize("rows", [1, 3])
 def test_rrdb_x4_end_in_strips_computes_what_one_pass_computes(rows, monkeypatch):
     from restoration.inference import ncnn_backend
