@@ -194,8 +194,8 @@ class NcnnRunner:
         self.net = self._load(*WRITERS[arch](state, kw), threads)
         self.tail = self._load(*rrdb_tail_graph(state, kw), threads) if arch == "RRDBNet" else None
         # An RRDBNet window's buffers (0.35 GB) go back to the system after it, for the memory goal (a 1024 px x4plus
-        # upscale peaked at 1.02 GB when they were kept); a Compact window's are reused by the next one, 9-22 % faster
-        # than faulting their pages in again (docs/BENCHMARKS.md).
+        # upscale peaked at 1.02 GB when they were kept); a Compact window's are reused by the next one instead of
+        # faulting their pages in again, which made the backend as fast as Real-ESRGAN's released graph (BENCHMARKS).
         self.trim = arch == "RRDBNet"
 
     def _load(self, param: str, weights: bytes, threads: int) -> Any:
