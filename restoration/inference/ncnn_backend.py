@@ -2,7 +2,7 @@
 
 PyTorch runs 3x3 convolutions on the CPU through oneDNN's direct kernels, as Real-ESRGAN's own inference does;
 ncnn (the runtime of realesrgan-ncnn-vulkan, installed by ``make assets``) uses Winograd and packed kernels that do
-fewer multiplications, about twice the throughput on this project's benchmark machine (``docs/BENCHMARKS.md``).
+fewer multiplications, 1.5-2x torch's throughput on this project's benchmark machine (``docs/BENCHMARKS.md``).
 The network is written as an ncnn graph in float32, in the layout of Real-ESRGAN's released graphs (which
 :mod:`restoration.inference.ncnn` reads back to the same state dict), and run window by window by the
 Upscaler's tiling, in float32 (fp16/bf16 storage and arithmetic off): outputs stay within 1/255 of torch's.

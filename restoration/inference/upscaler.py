@@ -130,8 +130,8 @@ class Upscaler:
     ``int8``: CPU only, opt-in: the network quantized to int8 (PT2E, calibrated on ``calibration`` photos, default
     the offline photos) and compiled once for every window shape; tiles of ``INT8_TILE`` px unless ``tile`` is given.
     ``backend``: "torch", or "ncnn" (CPU, float32, SRVGGNetCompact and RRDBNet x4 models: the network written as an
-    ncnn graph and run by ncnn's Winograd/packed convolutions, about 2x torch's CPU throughput here, outputs within
-    1/255 of torch's; on RRDBNet ncnn holds about 1.15x torch's memory), or "auto": ncnn for an SRVGGNetCompact model
+    ncnn graph and run by ncnn's Winograd/packed convolutions, 1.5-2x torch's CPU throughput here, outputs within
+    1/255 of torch's; on RRDBNet ncnn holds about 1.1x torch's memory), or "auto": ncnn for an SRVGGNetCompact model
     in float32 on the CPU when the ncnn package is installed (same memory as torch), torch otherwise. On ncnn no torch
     network is built (``net`` is None; ``runner`` runs the graph written from the weights).
 
