@@ -14,9 +14,9 @@ Runs alternate reference/ours so machine load affects both alike; figures are me
 table compares the JPEG codecs (basicsr DiffJPEG, kornia, ours) for speed and parity with DiffJPEG. A last one
 times one task over a large group (the task probe's held-out set: 192 images of 160 px) with the ops cut into
 chunks of 32 samples, as shipped, against one pass over the whole group, and checks the two are bit-identical.
-The very last times the same groups in two fresh processes: glibc's default heap, and freed memory kept for reuse
-(``restoration.heap.keep_freed_memory``, what ``restoration train`` and ``restoration tasks`` apply), with the
-page faults of each.
+The very last times the same groups in fresh processes: glibc's default heap, and freed memory kept for reuse
+(``restoration.heap.keep_freed_memory``, what ``restoration train`` and ``restoration tasks`` apply), four of
+each, alternated, with the page faults of each.
 
 Usage: .venv/bin/python bench/degradation.py [--batch 16] [--size 256] [--iters 8] [--device auto] [--threads 0]
                                             [--group 192] [--group-size 160] [--group-tasks 8]
@@ -204,17 +204,21 @@ print((time.perf_counter() - t0) / tasks, (resource.getrusage(resource.RUSAGE_SE
 """
 
 
-def heap(group: int, size: int, tasks: int, threads: int) -> None:
-    """The chunking table's groups in fresh processes: glibc's default heap against freed memory kept."""
+def heap(group: int, size: int, tasks: int, threads: int, rounds: int = 4) -> None:
+    """The chunking table's groups in fresh processes: glibc's default heap against freed memory kept, the two
+    alternated over ``rounds`` pairs (which goes first alternates too): one pair moved by 0.1 s either way."""
     import subprocess
     import sys
 
-    rows = {}
-    for mode in ("default", "kept"):
-        out = subprocess.run([sys.executable, "-c", HEAP_CHILD, mode, str(group), str(size), str(tasks),
-                              str(threads)], capture_output=True, text=True, check=True).stdout.split()
-        rows[mode] = (float(out[-2]), float(out[-1]))
-    print(f"\none task over {group} images of {size} px, {tasks} tasks, fresh process each (means)")
+    runs: dict[str, list[tuple[float, float]]] = {"default": [], "kept": []}
+    for r in range(rounds):
+        for mode in ("default", "kept") if r % 2 == 0 else ("kept", "default"):
+            out = subprocess.run([sys.executable, "-c", HEAP_CHILD, mode, str(group), str(size), str(tasks),
+                                  str(threads)], capture_output=True, text=True, check=True).stdout.split()
+            runs[mode].append((float(out[-2]), float(out[-1])))
+    rows = {mode: (statistics.mean(t for t, _ in v), statistics.mean(f for _, f in v)) for mode, v in runs.items()}
+    print(f"\none task over {group} images of {size} px, {tasks} tasks, {rounds} fresh processes each, alternated "
+          "(means)")
     print(f"{'heap':30s} {'s/group':>8s} {'x default':>10s} {'page faults/group':>18s}")
     for mode, label in (("default", "glibc default"), ("kept", "kept for reuse (as shipped)")):
         t, f = rows[mode]
