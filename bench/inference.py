@@ -42,16 +42,17 @@ GOAL_SPEEDUP, GOAL_INT8_SPEEDUP, GOAL_PSNR_LOSS, GOAL_RSS_GB, GOAL_DIFF = 1.5, 3
 EVAL_PHOTOS = slice(4, 8)  # the lossless offline photos after the four calibration ones (quantize.CALIBRATION_PHOTOS)
 
 
-def _runs(path: str, model_file: str, stem: str | None) -> bool:
-    """Whether ``path`` applies to the model: the released graph needs one; the ncnn backend writes SRVGGNetCompact
+def _paths_for(paths: list[str], model_file: str, stem: str | None) -> list[str]:
+    """The ``paths`` that apply to the model: the released graph needs one; the ncnn backend writes SRVGGNetCompact
     and RRDBNet x4; int8 is for Compact models (on RRDBNet x4plus it took 13 minutes to set up for 1.14 x and lost
     0.34 dB: docs/BENCHMARKS.md)."""
     from restoration.inference.files import load_model
 
     desc = load_model(model_file, device="cpu")[1]
     compact = desc.arch == "SRVGGNetCompact"
-    return {"ncnn": stem is not None, "ours-ncnn": compact or (desc.arch == "RRDBNet" and desc.scale == 4),
-            "int8": compact}.get(path, True)
+    runs = {"ncnn": stem is not None, "ours-ncnn": compact or (desc.arch == "RRDBNet" and desc.scale == 4),
+            "int8": compact}
+    return [p for p in paths if runs.get(p, True)]
 
 
 # --------------------------------------------------------------------------------------------------------- children
@@ -277,7 +278,7 @@ def measure(args, models, tmp: Path) -> None:
     print(head)
     for label, model_file, stem in models:
         fpp = flops_per_pixel(model_file)
-        paths = [p for p in args.paths if _runs(p, model_file, stem)]
+        paths = _paths_for(args.paths, model_file, stem)
         for size in args.sizes:
             img = cv2.resize(src, (size, size), interpolation=cv2.INTER_AREA)
             np.save(tmp / "in.npy", img)

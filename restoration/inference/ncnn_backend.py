@@ -193,10 +193,6 @@ class NcnnRunner:
         self._ncnn: Any = ncnn  # a compiled module without stubs
         self.net = self._load(*WRITERS[arch](state, kw), threads)
         self.tail = self._load(*rrdb_tail_graph(state, kw), threads) if arch == "RRDBNet" else None
-        # An RRDBNet window's buffers (0.35 GB) go back to the system after it, for the memory goal (a 1024 px x4plus
-        # upscale peaked at 1.02 GB when they were kept); a Compact window's are reused by the next one instead of
-        # faulting their pages in again, which made the backend as fast as Real-ESRGAN's released graph (BENCHMARKS).
-        self.trim = arch == "RRDBNet"
 
     def _load(self, param: str, weights: bytes, threads: int) -> Any:
         net = self._ncnn.Net()
@@ -251,10 +247,13 @@ class NcnnRunner:
 
         arr = x[0].detach().float().cpu().numpy()
         if self.tail is None:
+            # a Compact window's freed buffers are reused by the next window instead of faulting their pages in
+            # again, which made the backend as fast as Real-ESRGAN's released graph (docs/BENCHMARKS.md)
             result = self._run(self.net, arr, "output")
         else:
             result = self._tail_strips(self._run(self.net, arr, FEAT))
-        if self.trim:
+            # an RRDBNet window's buffers (0.35 GB) go back to the system, for the memory goal: a 1024 px x4plus
+            # upscale peaked at 1.02 GB when they were kept
             release_freed_memory()
         return torch.from_numpy(result)[None].to(x.device)
 
