@@ -23,7 +23,12 @@ class PerSampleLoss(Protocol):
 def pixel_loss_per_sample(out: Tensor, target: Tensor, loss_opt: dict) -> Tensor:
     """Per-sample pixel loss ``[B]`` (mean over C, H, W) times ``loss_weight``: L1Loss, MSELoss, CharbonnierLoss, or
     L1MSELoss = |d| + ``mse_weight`` d^2, which keeps L1's constant pull on small errors (a clean photo's fine detail)
-    while large errors (texture the input cannot carry) are pulled toward their mean, as MSE does."""
+    while large errors (texture the input cannot carry) are pulled toward their mean, as MSE does.
+
+    With ``mse_pool: k`` (> 1) the squared term is taken on the means of the error over k x k blocks: L1 aims at the
+    per-pixel median, which on a skewed texture (bright needles on a dark floor) makes the whole region darker than
+    the photo; the pooled term corrects that local brightness toward the mean, and leaves the detail inside a block,
+    whose block mean is zero, to L1."""
     kind = loss_opt.get("type", "L1Loss")
     weight = float(loss_opt.get("loss_weight", 1.0))
     if kind == "L1Loss":
@@ -32,7 +37,12 @@ def pixel_loss_per_sample(out: Tensor, target: Tensor, loss_opt: dict) -> Tensor
         d = (out - target) ** 2
     elif kind == "L1MSELoss":
         diff = out - target
-        d = diff.abs() + mse_weight(loss_opt) * diff ** 2
+        pool = mse_pool(loss_opt)
+        if pool == 1:
+            d = diff.abs() + mse_weight(loss_opt) * diff ** 2
+        else:  # two means over C, H, W, one per term
+            low = F.avg_pool2d(diff, pool)
+            return (diff.abs().flatten(1).mean(1) + mse_weight(loss_opt) * (low ** 2).flatten(1).mean(1)) * weight
     elif kind == "CharbonnierLoss":
         d = torch.sqrt((out - target) ** 2 + float(loss_opt.get("eps", 1e-12)))
     else:
@@ -46,6 +56,14 @@ def mse_weight(loss_opt: dict) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise OptionError(f"train.pixel_opt.mse_weight: a number >= 0, got {value!r}")
     return float(value)
+
+
+def mse_pool(loss_opt: dict) -> int:
+    """``mse_pool`` of an L1MSELoss (default 1: per pixel): an integer >= 1, else one OptionError naming the key."""
+    value = loss_opt.get("mse_pool", 1)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise OptionError(f"train.pixel_opt.mse_pool: an integer >= 1, got {value!r}")
+    return value
 
 
 def gan_loss_per_sample(pred: Tensor, target_is_real: bool, gan_type: str, is_disc: bool = False) -> Tensor:
@@ -73,6 +91,7 @@ class PixelLoss:
                               f"({', '.join(PIXEL_LOSSES)})")
         if self.opt.get("type") == "L1MSELoss":
             mse_weight(self.opt)
+            mse_pool(self.opt)
         self.target, self.name = target, name
 
     def __call__(self, output: Tensor, batch: Batch) -> tuple[Tensor, OrderedDict[str, Tensor]]:

@@ -30,6 +30,34 @@ def test_l1mse_pulls_small_errors_like_l1_and_large_ones_like_mse():
     assert large == pytest.approx((1 + 10 * 2 * 0.2) / 2)  # the MSE term dominates
 
 
+def test_pooled_l1mse_squares_the_block_means_of_the_error():
+    out, gt = _pair()
+    l1 = pixel_loss_per_sample(out, gt, {"type": "L1Loss"})
+    pooled = pixel_loss_per_sample(out, gt, {"type": "L1MSELoss", "mse_weight": 30.0, "mse_pool": 4})
+    block_means = (out - gt).reshape(3, 3, 2, 4, 2, 4).mean((3, 5))
+    torch.testing.assert_close(pooled, l1 + 30.0 * (block_means ** 2).flatten(1).mean(1))
+
+
+def test_pooled_l1mse_corrects_an_offset_and_leaves_zero_mean_detail_to_l1():
+    target = torch.zeros(1, 1, 4, 4)
+    checker = (torch.arange(4)[:, None] + torch.arange(4)[None]) % 2 * 0.4 - 0.2  # block mean 0
+    grads = []
+    for error in (checker, checker + 0.1):
+        out = error.reshape(1, 1, 4, 4).clone().requires_grad_(True)
+        pixel_loss_per_sample(out, target, {"type": "L1MSELoss", "mse_weight": 10.0, "mse_pool": 4}).sum().backward()
+        assert out.grad is not None
+        grads.append(out.grad)
+    torch.testing.assert_close(grads[0], torch.sign(checker).reshape(1, 1, 4, 4) / 16)  # L1 alone
+    # the offset of 0.1 adds the same pull to every pixel: 2 * 10 * 0.1 / 16
+    torch.testing.assert_close(grads[1] - grads[0], torch.full((1, 1, 4, 4), 2 * 10 * 0.1 / 16))
+
+
+@pytest.mark.parametrize("bad", [0, 2.0, "8", True])
+def test_a_bad_mse_pool_is_refused_by_name(bad):
+    with pytest.raises(OptionError, match="train.pixel_opt.mse_pool: an integer >= 1"):
+        PixelLoss({"type": "L1MSELoss", "mse_pool": bad})
+
+
 def test_unknown_pixel_loss_is_refused_by_name():
     with pytest.raises(OptionError, match="train.pixel_opt.type: 'L2Loss'"):
         PixelLoss({"type": "L2Loss"})
