@@ -145,7 +145,7 @@ reliability-doc: setup
 # The offline photo corpus (datasets/corpus/): photographs from Debian wallpaper packages (apt-get download, unpacked
 # with dpkg -x, nothing installed) and the package photos; fixed train/val/test split, 400 px training sub-images.
 .PHONY: data baseline baseline-scratch baseline-mse baseline-cosine baseline-v2 baseline-v2-mse baseline-v2-l1mse \
-	baseline-v2-long baseline-v2-mse-long baseline-v2-deep baseline-v2-deep-mse save-baseline testset results-models
+	baseline-v2-long baseline-v2-mse-long baseline-v2-deep baseline-v2-deep-mse baseline-v2-pool baseline-v3-pool save-baseline testset results-models
 data: setup assets
 	@test -f datasets/corpus/train/meta_info/meta_info_textured_v2.txt || \
 		$(PY) datasets/photo_corpus.py -o datasets/corpus
@@ -205,6 +205,20 @@ MSE_WEIGHT ?= 10
 baseline-v2-l1mse: data
 	$(call v2_stage,compact_x4_baseline_v2_l1mse$(MSE_WEIGHT),$(V2_SHORT) train:pixel_opt:type=L1MSELoss \
 		train:pixel_opt:mse_weight=$(MSE_WEIGHT))
+
+# baseline-v2-pool: the default's stage (6000 iterations) with L1 + POOL_WEIGHT x the squared POOL x POOL block means
+# of the error (train.pixel_opt.mse_pool): L1's per-pixel median made Path's forest floor darker than the photo; the
+# pooled term pulls each block's brightness to the mean and leaves the detail inside it to L1 (docs/RESULTS.md: POOL=8
+# and 32). baseline-v3-pool: 2000 iterations of the same loss from the default's weights instead.
+POOL ?= 32
+POOL_WEIGHT ?= 30
+POOL_LOSS = train:pixel_opt:type=L1MSELoss train:pixel_opt:mse_weight=$(POOL_WEIGHT) train:pixel_opt:mse_pool=$(POOL)
+baseline-v2-pool: data
+	$(call v2_stage,compact_x4_baseline_v3_pool$(POOL)_w$(POOL_WEIGHT),$(POOL_LOSS))
+
+baseline-v3-pool: data
+	$(call v2_stage,compact_x4_baseline_v3_default_pool$(POOL)_w$(POOL_WEIGHT),$(POOL_LOSS) $(V2_SHORT) \
+		path:pretrain_network_g=runs/compact_x4_baseline_v2_long/net_g_5000.pth)
 
 # baseline-v2-deep: the shipped default deepened to 32 convs (path.deepen_g: identity layers between its 16, so it
 # starts as the default) and fine-tuned 3000 iterations with L1 + 10 x MSE; baseline-v2-deep-mse: that network
