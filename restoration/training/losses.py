@@ -41,6 +41,9 @@ def pixel_loss_per_sample(out: Tensor, target: Tensor, loss_opt: dict) -> Tensor
         if pool == 1:
             d = diff.abs() + mse_weight(loss_opt) * diff ** 2
         else:  # two means over C, H, W, one per term
+            if pool > min(diff.shape[-2:]):
+                raise OptionError(f"train.pixel_opt.mse_pool: {pool} is larger than the network's output "
+                                  f"({diff.shape[-2]}x{diff.shape[-1]} px)")
             low = F.avg_pool2d(diff, pool)
             return (diff.abs().flatten(1).mean(1) + mse_weight(loss_opt) * (low ** 2).flatten(1).mean(1)) * weight
     elif kind == "CharbonnierLoss":

@@ -58,6 +58,12 @@ def test_a_bad_mse_pool_is_refused_by_name(bad):
         PixelLoss({"type": "L1MSELoss", "mse_pool": bad})
 
 
+def test_a_pool_larger_than_the_output_is_refused_by_name():
+    out, gt = _pair()  # 8 x 8 px
+    with pytest.raises(OptionError, match=r"train.pixel_opt.mse_pool: 16 is larger than the network's output \(8x8"):
+        pixel_loss_per_sample(out, gt, {"type": "L1MSELoss", "mse_pool": 16})
+
+
 def test_unknown_pixel_loss_is_refused_by_name():
     with pytest.raises(OptionError, match="train.pixel_opt.type: 'L2Loss'"):
         PixelLoss({"type": "L2Loss"})
