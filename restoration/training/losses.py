@@ -13,7 +13,8 @@ from torch import Tensor
 from restoration.errors import OptionError
 from restoration.training.batch import Batch
 
-PIXEL_LOSSES = ("L1Loss", "MSELoss", "CharbonnierLoss", "L1MSELoss")
+PIXEL_LOSSES = ("L1Loss", "MSELoss", "CharbonnierLoss", "L1MSELoss", "PSNRLoss")
+PSNR_CEILING_DB = 100.0  # PSNRLoss counts the dB a sample falls short of this
 
 
 class PerSampleLoss(Protocol):
@@ -28,7 +29,12 @@ def pixel_loss_per_sample(out: Tensor, target: Tensor, loss_opt: dict) -> Tensor
     With ``mse_pool: k`` (> 1) the squared term is taken on the means of the error over k x k blocks: L1 aims at the
     per-pixel median, which on a skewed texture (bright needles on a dark floor) makes the whole region darker than
     the photo; the pooled term corrects that local brightness toward the mean, and leaves the detail inside a block,
-    whose block mean is zero, to L1."""
+    whose block mean is zero, to L1.
+
+    PSNRLoss is each sample's PSNR deficit, 10 log10(1 + MSE / 1e-10) = 100 dB - PSNR (the mean PSNR over inputs is
+    what the tables report): within a sample it aims at the mean, as MSE does, and across samples it weighs each by
+    1 / MSE, so a near-clean input's last dB counts as much as a heavily degraded one's, where plain MSE lets the
+    large errors of heavy degradations outweigh them. Positive, so loss-ratio balancers (DWA, GradNorm) apply."""
     kind = loss_opt.get("type", "L1Loss")
     weight = float(loss_opt.get("loss_weight", 1.0))
     if kind == "L1Loss":
@@ -46,6 +52,9 @@ def pixel_loss_per_sample(out: Tensor, target: Tensor, loss_opt: dict) -> Tensor
                                   f"({diff.shape[-2]}x{diff.shape[-1]} px)")
             low = F.avg_pool2d(diff, pool)
             return (diff.abs().flatten(1).mean(1) + mse_weight(loss_opt) * (low ** 2).flatten(1).mean(1)) * weight
+    elif kind == "PSNRLoss":
+        mse = ((out - target) ** 2).flatten(1).mean(1)
+        return 10 * torch.log10(1 + mse * 10 ** (PSNR_CEILING_DB / 10)) * weight
     elif kind == "CharbonnierLoss":
         d = torch.sqrt((out - target) ** 2 + float(loss_opt.get("eps", 1e-12)))
     else:

@@ -73,3 +73,24 @@ def test_unknown_pixel_loss_is_refused_by_name():
 def test_a_bad_mse_weight_is_refused_by_name(bad):
     with pytest.raises(OptionError, match="train.pixel_opt.mse_weight: a number >= 0"):
         PixelLoss({"type": "L1MSELoss", "mse_weight": bad})
+
+
+def test_psnr_loss_is_each_samples_shortfall_from_100_db():
+    out, gt = _pair()
+    mse = ((out - gt) ** 2).flatten(1).mean(1)
+    loss = pixel_loss_per_sample(out, gt, {"type": "PSNRLoss", "loss_weight": 0.5})
+    assert loss.shape == (3,)
+    assert bool((loss > 0).all())
+    torch.testing.assert_close(loss, 0.5 * (100 + 10 * torch.log10(mse)), rtol=1e-6, atol=1e-4)
+
+
+def test_psnr_loss_weighs_each_sample_by_its_inverse_mse():
+    """A sample ten times closer to its target gets ten times the MSE gradient's pull per unit of error squared:
+    one dB is worth the same on every sample."""
+    target = torch.zeros(2, 1, 1, 1)
+    out = torch.tensor([0.01, 0.1]).reshape(2, 1, 1, 1).requires_grad_(True)
+    pixel_loss_per_sample(out, target, {"type": "PSNRLoss"}).sum().backward()
+    assert out.grad is not None
+    near, far = out.grad.flatten().tolist()
+    assert near == pytest.approx(10 / torch.log(torch.tensor(10.0)).item() * 2 / 0.01, rel=1e-4)
+    assert near / far == pytest.approx(10.0, rel=1e-4)
