@@ -145,7 +145,7 @@ reliability-doc: setup
 # The offline photo corpus (datasets/corpus/): photographs from Debian wallpaper packages (apt-get download, unpacked
 # with dpkg -x, nothing installed) and the package photos; fixed train/val/test split, 400 px training sub-images.
 .PHONY: data baseline baseline-scratch baseline-mse baseline-cosine baseline-v2 baseline-v2-mse baseline-v2-l1mse \
-	baseline-v2-long baseline-v2-mse-long baseline-v2-deep baseline-v2-deep-mse baseline-v2-pool baseline-v3-pool save-baseline testset results-models
+	baseline-v2-long baseline-v2-mse-long baseline-v2-deep baseline-v2-deep-mse baseline-v2-pool baseline-v3-pool baseline-v2-psnr baseline-v2-psnr-long baseline-v3-psnr save-baseline testset results-models
 data: setup assets
 	@test -f datasets/corpus/train/meta_info/meta_info_textured_v2.txt || \
 		$(PY) datasets/photo_corpus.py -o datasets/corpus
@@ -218,6 +218,20 @@ baseline-v2-pool: data
 
 baseline-v3-pool: data
 	$(call v2_stage,compact_x4_baseline_v3_default_pool$(POOL)_w$(POOL_WEIGHT),$(POOL_LOSS) $(V2_SHORT) \
+		path:pretrain_network_g=runs/compact_x4_baseline_v2_long/net_g_5000.pth)
+
+# baseline-v2-psnr: the 2000-iteration stage from the first-stage weights with PSNRLoss (each sample's PSNR deficit:
+# MSE within a sample, every sample weighed by 1 / MSE, so a dB counts alike on clean and heavily degraded inputs);
+# baseline-v2-psnr-long: the default's whole stage (6000 iterations) with it; baseline-v3-psnr: 2000 iterations of it
+# from the default's weights.
+baseline-v2-psnr: data
+	$(call v2_stage,compact_x4_baseline_v2_psnr,$(V2_SHORT) train:pixel_opt:type=PSNRLoss)
+
+baseline-v2-psnr-long: data
+	$(call v2_stage,compact_x4_baseline_v3_psnr_long,train:pixel_opt:type=PSNRLoss)
+
+baseline-v3-psnr: data
+	$(call v2_stage,compact_x4_baseline_v3_default_psnr,$(V2_SHORT) train:pixel_opt:type=PSNRLoss \
 		path:pretrain_network_g=runs/compact_x4_baseline_v2_long/net_g_5000.pth)
 
 # baseline-v2-deep: the shipped default deepened to 32 convs (path.deepen_g: identity layers between its 16, so it
@@ -317,21 +331,25 @@ testset: data
 		$(PY) datasets/make_testset.py --hr datasets/corpus/HR/test --bank $(TESTSET)_bank.json -o $(TESTSET) \
 			--seed 7 --variants 8 --crop 512 --clean-group -q )
 
-# The shipped default: the EMA weights of run BASE (an options/train/ recipe name) at iteration ITER (default: the
+# The shipped default: the EMA weights of run BASE (an experiments/ run name) at iteration ITER (default: the
 # latest), from experiments/BASE/models/ or the copy committed in runs/BASE/ -> pretrained/compact-x4-baseline.safetensors,
 # registered as the default model of `make run`, `restoration upscale` and the demo. pretrained/MODELS.md names the
 # BASE and ITER of the shipped file and says why.
-BASE ?= compact_x4_baseline_v2_long
+# BASE_OPT is the option file BASE was trained from (with the --force_yml changes of its Makefile target), BASE_LOSS
+# its pixel loss. The shipped default: make baseline-v2-psnr-long, then make export-baseline ITER=5500.
+BASE ?= compact_x4_baseline_v3_psnr_long
+BASE_OPT ?= options/train/compact_x4_baseline_v2_long.yml
+BASE_LOSS ?= PSNRLoss
 .PHONY: export-baseline
 export-baseline: setup
 	@d=experiments/$(BASE)/models; n=$${ITER:-$$(ls $$d 2>/dev/null | sed -n 's/^net_g_\([0-9]*\)\.pth$$/\1/p' | sort -n | tail -1)}; \
-	test -n "$$n" || { echo "no weights in $$d: train options/train/$(BASE).yml first, or give ITER"; exit 2; }; \
+	test -n "$$n" || { echo "no weights in $$d: train $(BASE_OPT) first, or give ITER"; exit 2; }; \
 	f=$$d/net_g_$$n.pth; test -f $$f || f=runs/$(BASE)/net_g_$$n.pth; \
 	test -f $$f || { echo "no net_g_$$n.pth in $$d or runs/$(BASE)"; exit 2; }; \
-	$(VENV)/bin/restoration export --checkpoint $$f --opt options/train/$(BASE).yml \
+	$(VENV)/bin/restoration export --checkpoint $$f --opt $(BASE_OPT) \
 		--out pretrained/compact-x4-baseline.safetensors --name compact-x4-baseline --overwrite --register --default \
 		--description "SRVGGNetCompact x4 (64 feat, 16 conv, PReLU): faithful restoration of real photos, degraded or clean" \
-		--trained-on "options/train/$(BASE).yml, iteration $$n (EMA): the photo corpus (datasets/photo_corpus.py), Real-ESRGAN x4 degradations + 20% light tasks, L1; first stage compact-x4-baseline-stage1 (warm start realesr-animevideov3)"
+		--trained-on "run $(BASE) ($(BASE_OPT)), iteration $$n (EMA): the photo corpus (datasets/photo_corpus.py), Real-ESRGAN x4 degradations + 20% light tasks, $(BASE_LOSS); first stage compact-x4-baseline-stage1 (warm start realesr-animevideov3)"
 
 # docs/results/models/: the shipped and imported models side by side with bicubic (PSNR-Y, SSIM-Y, LPIPS-alex/vgg,
 # seconds per output megapixel, crop grid). MODELS="a b" chooses the models.

@@ -37,9 +37,9 @@ SKIP = {
                  "package tree the test makes (tests/datasets/test_datasets_photo_corpus.py)",
     "make results-models": "evaluates realesrgan-x4plus on 45 images (many CPU minutes) after `make data`",
     "make baseline": "hours of CPU training after `make data` (network)",
-    "make baseline-v2-long": "an hour of CPU training after `make data` (network)",
-    "make export-baseline ITER=5000": "needs the second stage's weights (experiments/ or "
-                                      "runs/compact_x4_baseline_v2_long); it replaces the shipped default model",
+    "make baseline-v2-psnr-long": "40 minutes of CPU training after `make data` (network)",
+    "make export-baseline ITER=5500": "needs the second stage's weights (experiments/ or "
+                                      "runs/compact_x4_baseline_v3_psnr_long); it replaces the shipped default model",
     "restoration upscale -n RealESRGAN_x4plus -i photo.jpg -o out/ --tile 256":
         "needs Real-ESRGAN's released models, imported by `make assets` (network)",
     "restoration models import MODEL.param [MODEL.bin] --name NAME [--default]":
