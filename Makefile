@@ -171,18 +171,17 @@ baseline-scratch: data
 	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline.yml --auto_resume \
 		--force_yml name=compact_x4_scratch path:pretrain_network_g=~ train:total_iter=500
 
-# A second stage with an MSE loss and a cosine decay from the shipped weights
-# (options/train/compact_x4_baseline_mse.yml; docs/RESULTS.md says why it is not shipped). Starts from
-# runs/compact_x4_baseline/net_g_5000.pth.
+# A second stage with an MSE loss and a cosine decay from the first-stage weights, on the first 24 training photos
+# (options/train/compact_x4_baseline_v2_long.yml cut to 2000 iterations; docs/RESULTS.md says why it is not shipped);
 # baseline-cosine: the same stage with the first stage's L1 loss (the learning-rate decay alone).
+V1_SHORT = datasets:train:meta_info=datasets/corpus/train/meta_info/meta_info_textured.txt $(V2_SHORT)
 baseline-mse: data
-	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_mse.yml --auto_resume
+	$(call v2_stage,compact_x4_baseline_mse,$(V1_SHORT) train:pixel_opt:type=MSELoss)
 
 baseline-cosine: data
-	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_mse.yml --auto_resume \
-		--force_yml name=compact_x4_baseline_cosine train:pixel_opt:type=L1Loss
+	$(call v2_stage,compact_x4_baseline_cosine,$(V1_SHORT))
 
-# The second stage of the default on the second corpus, 35 training photos (options/train/compact_x4_baseline_v2_long.yml,
+# The L1 second stage on the second corpus, 35 training photos (options/train/compact_x4_baseline_v2_long.yml,
 # 6000 iterations); baseline-v2 / baseline-v2-mse / baseline-v2-l1mse: the same stage for 2000 iterations, with L1 /
 # MSE / L1 + MSE_WEIGHT x MSE (docs/RESULTS.md: MSE_WEIGHT=10 and 30); baseline-v2-mse-long: 6000 iterations with MSE.
 V2_SHORT := train:total_iter=2000 train:scheduler:periods=[2000] val:val_freq=250
@@ -228,7 +227,7 @@ baseline-v2-psnr: data
 	$(call v2_stage,compact_x4_baseline_v2_psnr,$(V2_SHORT) train:pixel_opt:type=PSNRLoss)
 
 baseline-v2-psnr-long: data
-	$(call v2_stage,compact_x4_baseline_v3_psnr_long,train:pixel_opt:type=PSNRLoss)
+	$(VENV)/bin/restoration train -opt options/train/compact_x4_baseline_v3_psnr_long.yml --auto_resume
 
 baseline-v3-psnr: data
 	$(call v2_stage,compact_x4_baseline_v3_default_psnr,$(V2_SHORT) train:pixel_opt:type=PSNRLoss \
@@ -331,14 +330,14 @@ testset: data
 		$(PY) datasets/make_testset.py --hr datasets/corpus/HR/test --bank $(TESTSET)_bank.json -o $(TESTSET) \
 			--seed 7 --variants 8 --crop 512 --clean-group -q )
 
-# The shipped default: the EMA weights of run BASE (an experiments/ run name) at iteration ITER (default: the
+# The shipped default: the EMA weights of run BASE (an options/train/ recipe name) at iteration ITER (default: the
 # latest), from experiments/BASE/models/ or the copy committed in runs/BASE/ -> pretrained/compact-x4-baseline.safetensors,
 # registered as the default model of `make run`, `restoration upscale` and the demo. pretrained/MODELS.md names the
 # BASE and ITER of the shipped file and says why.
-# BASE_OPT is the option file BASE was trained from (with the --force_yml changes of its Makefile target), BASE_LOSS
-# its pixel loss. The shipped default: make baseline-v2-psnr-long, then make export-baseline ITER=5500.
+# For a run made by a Makefile target with --force_yml changes, BASE_OPT names the option file it changed and
+# BASE_LOSS its pixel loss. The shipped default: make baseline-v2-psnr-long, then make export-baseline ITER=5500.
 BASE ?= compact_x4_baseline_v3_psnr_long
-BASE_OPT ?= options/train/compact_x4_baseline_v2_long.yml
+BASE_OPT ?= options/train/$(BASE).yml
 BASE_LOSS ?= PSNRLoss
 .PHONY: export-baseline
 export-baseline: setup
@@ -349,7 +348,7 @@ export-baseline: setup
 	$(VENV)/bin/restoration export --checkpoint $$f --opt $(BASE_OPT) \
 		--out pretrained/compact-x4-baseline.safetensors --name compact-x4-baseline --overwrite --register --default \
 		--description "SRVGGNetCompact x4 (64 feat, 16 conv, PReLU): faithful restoration of real photos, degraded or clean" \
-		--trained-on "run $(BASE) ($(BASE_OPT)), iteration $$n (EMA): the photo corpus (datasets/photo_corpus.py), Real-ESRGAN x4 degradations + 20% light tasks, $(BASE_LOSS); first stage compact-x4-baseline-stage1 (warm start realesr-animevideov3)"
+		--trained-on "$(BASE_OPT), run $(BASE), iteration $$n (EMA): the photo corpus (datasets/photo_corpus.py), Real-ESRGAN x4 degradations + 20% light tasks, $(BASE_LOSS); first stage compact-x4-baseline-stage1 (warm start realesr-animevideov3)"
 
 # docs/results/models/: the shipped and imported models side by side with bicubic (PSNR-Y, SSIM-Y, LPIPS-alex/vgg,
 # seconds per output megapixel, crop grid). MODELS="a b" chooses the models.
