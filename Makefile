@@ -287,8 +287,10 @@ save-gan:  ## copy the GAN run's latest training state, both networks, curves an
 .PHONY: export-gan results-gan
 export-gan: setup
 	@n=$${ITER:-$$(ls $(GAN_DIR)/models 2>/dev/null | sed -n 's/^net_g_\([0-9]*\)\.pth$$/\1/p' | sort -n | tail -1)}; \
-	test -f $(GAN_DIR)/models/net_g_$$n.pth || { echo "no weights in $(GAN_DIR)/models: run make gan first"; exit 2; }; \
-	$(VENV)/bin/restoration export --checkpoint $(GAN_DIR)/models/net_g_$$n.pth --opt $(GAN_DIR)/options_resolved.yml \
+	d=$(GAN_DIR)/models; test -f $$d/net_g_$$n.pth || d=$(GAN_SAVE); \
+	test -n "$$n" -a -f $$d/net_g_$$n.pth || { echo "no weights in $(GAN_DIR)/models or $(GAN_SAVE): run make gan first, or give ITER"; exit 2; }; \
+	o=$(GAN_DIR)/options_resolved.yml; test -f $$o || o=$(GAN_SAVE)/options_resolved.yml; \
+	$(VENV)/bin/restoration export --checkpoint $$d/net_g_$$n.pth --opt $$o \
 		--out pretrained/compact-x4-gan.safetensors --name compact-x4-gan --overwrite --register \
 		--description "SRVGGNetCompact x4 (64 feat, PReLU), GAN-trained: sharper textures than compact-x4-baseline, may invent detail" \
 		--trained-on "run $(GAN_NAME), iteration $$n (EMA): a recipe of options/train/compact_x4_gan*.yml from compact-x4-baseline-stage1, L1 + perceptual + U-Net GAN losses on the photo corpus (pretrained/MODELS.md)"
