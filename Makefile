@@ -332,25 +332,25 @@ testset: data
 		$(PY) datasets/make_testset.py --hr datasets/corpus/HR/test --bank $(TESTSET)_bank.json -o $(TESTSET) \
 			--seed 7 --variants 8 --crop 512 --clean-group -q )
 
-# The shipped default: the EMA weights of run BASE (an options/train/ recipe name) at iteration ITER (default: the
+# The shipped default: the EMA weights of run BASE (an experiments/ and runs/ name) at iteration ITER (default: the
 # latest), from experiments/BASE/models/ or the copy committed in runs/BASE/ -> pretrained/compact-x4-baseline.safetensors,
 # registered as the default model of `make run`, `restoration upscale` and the demo. pretrained/MODELS.md names the
 # BASE and ITER of the shipped file and says why.
-# For a run made by a Makefile target with --force_yml changes, BASE_OPT names the option file it changed and
-# BASE_LOSS its pixel loss. The shipped default: make baseline-v2-psnr-long, then make export-baseline ITER=5500.
+# The network and the loss come from the run's options_resolved.yml (its option file after its --force_yml changes).
+# The shipped default: make baseline-v2-psnr-long, then make export-baseline ITER=5500.
 BASE ?= compact_x4_baseline_v3_psnr_long
-BASE_OPT ?= options/train/$(BASE).yml
-BASE_LOSS ?= PSNRLoss
 .PHONY: export-baseline
 export-baseline: setup
 	@d=experiments/$(BASE)/models; n=$${ITER:-$$(ls $$d 2>/dev/null | sed -n 's/^net_g_\([0-9]*\)\.pth$$/\1/p' | sort -n | tail -1)}; \
-	test -n "$$n" || { echo "no weights in $$d: train $(BASE_OPT) first, or give ITER"; exit 2; }; \
+	test -n "$$n" || { echo "no weights in $$d: train run $(BASE) first, or give ITER"; exit 2; }; \
 	f=$$d/net_g_$$n.pth; test -f $$f || f=runs/$(BASE)/net_g_$$n.pth; \
 	test -f $$f || { echo "no net_g_$$n.pth in $$d or runs/$(BASE)"; exit 2; }; \
-	$(VENV)/bin/restoration export --checkpoint $$f --opt $(BASE_OPT) \
+	o=runs/$(BASE)/options_resolved.yml; test -f $$o || o=experiments/$(BASE)/options_resolved.yml; \
+	loss=$$($(PY) -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['train']['pixel_opt']['type'])" $$o) || exit 2; \
+	$(VENV)/bin/restoration export --checkpoint $$f --opt $$o \
 		--out pretrained/compact-x4-baseline.safetensors --name compact-x4-baseline --overwrite --register --default \
 		--description "SRVGGNetCompact x4 (64 feat, 16 conv, PReLU): faithful restoration of real photos, degraded or clean" \
-		--trained-on "$(BASE_OPT), run $(BASE), iteration $$n (EMA): the photo corpus (datasets/photo_corpus.py), Real-ESRGAN x4 degradations + 20% light tasks, $(BASE_LOSS); first stage compact-x4-baseline-stage1 (warm start realesr-animevideov3)"
+		--trained-on "run $(BASE) ($$o), iteration $$n (EMA): the photo corpus (datasets/photo_corpus.py), Real-ESRGAN x4 degradations + 20% light tasks, $$loss; first stage compact-x4-baseline-stage1 (warm start realesr-animevideov3)"
 
 # docs/results/models/: the shipped and imported models side by side with bicubic (PSNR-Y, SSIM-Y, LPIPS-alex/vgg,
 # seconds per output megapixel, crop grid). MODELS="a b" chooses the models.

@@ -85,8 +85,8 @@ def test_psnr_loss_is_each_samples_shortfall_from_100_db():
 
 
 def test_psnr_loss_weighs_each_sample_by_its_inverse_mse():
-    """A sample ten times closer to its target gets ten times the MSE gradient's pull per unit of error squared:
-    one dB is worth the same on every sample."""
+    """Each sample's MSE gradient divided by its MSE: an error ten times smaller (MSE 100 times smaller) pulls ten
+    times harder, not ten times less as with MSE, so one dB is worth the same on every sample."""
     target = torch.zeros(2, 1, 1, 1)
     out = torch.tensor([0.01, 0.1]).reshape(2, 1, 1, 1).requires_grad_(True)
     pixel_loss_per_sample(out, target, {"type": "PSNRLoss"}).sum().backward()
