@@ -323,6 +323,25 @@ gan-deep32: distill-cache
 		name=compact_x4_gan_teacher_deep32 network_g:num_conv=32 path:deepen_g=true \
 		path:pretrain_network_g=$(GAN_DEEP_FROM)/net_g_2500.pth path:pretrain_network_d=$(GAN_DEEP_FROM)/net_d_2500.pth
 
+# Two continuations of the shipped deep32 weights (EMA and raw at 5000, its discriminator at 6000), one change each,
+# 3000 iterations: gan-deep38 adds 6 identity convs (38 convs: about 0.9 s per output MP, the most within the 1 s
+# goal); gan-context makes the teacher targets with 8 LQ px of context around each patch (distill_opt.context: x4plus on
+# a bare 24 px tile loses about 1.3 dB to its own output on the whole image), a cache of its own (about 25 minutes).
+GAN_CONT = path:pretrain_network_g=runs/compact_x4_gan_teacher_deep32/net_g_5000.pth \
+	path:pretrain_network_d=runs/compact_x4_gan_teacher_deep32/net_d_6000.pth train:total_iter=3000
+GAN_TEACHER_OPT := options/train/compact_x4_gan_distill_teacher.yml
+.PHONY: gan-deep38 gan-context
+gan-deep38: distill-cache
+	@$(call restore_run,compact_x4_gan_teacher_deep38)
+	$(VENV)/bin/restoration train -opt $(GAN_TEACHER_OPT) --auto_resume --force_yml name=compact_x4_gan_teacher_deep38 \
+		network_g:num_conv=38 path:deepen_g=true $(GAN_CONT)
+
+gan-context: data
+	$(PY) -m restoration.data.build_distill_cache -opt $(GAN_TEACHER_OPT) --force_yml train:distill_opt:context=8
+	@$(call restore_run,compact_x4_gan_teacher_context)
+	$(VENV)/bin/restoration train -opt $(GAN_TEACHER_OPT) --auto_resume --force_yml name=compact_x4_gan_teacher_context \
+		network_g:num_conv=32 train:distill_opt:context=8 $(GAN_CONT)
+
 # The held-out test set: the corpus's 5 test photos (512 px centre crops), each degraded by 8 tasks of a bank that
 # nothing trains on (seed 123), plus their clean bicubic downscales.
 TESTSET := datasets/testsets/corpus_test_x4

@@ -19,7 +19,9 @@ class Distill(Section):
     with ``seed``; ``per_batch`` of them join every batch with weight ``loss_weight`` on mean |output - teacher|.
     ``targets: teacher`` also makes the teacher's output the sharpened target (``gt_usm``, which the pixel and
     perceptual losses use with ``l1_gt_usm``/``percep_gt_usm``) of those samples, so the dominant perceptual term
-    pulls toward the teacher's texture too; the discriminator still sees the real GT."""
+    pulls toward the teacher's texture too; the discriminator still sees the real GT. ``context`` LQ pixels of the
+    degraded image around each patch are shown to the teacher and cropped off its output, so the target is what it
+    makes of the patch inside a photo, not of a tile bordered by zero padding (a multiple of 8: JPEG's blocks)."""
 
     type: Literal["L1Loss"] = "L1Loss"
     loss_weight: Annotated[Num, Field(ge=0)] = 1.0
@@ -29,6 +31,7 @@ class Distill(Section):
     seed: Annotated[int, Strict(), Field(ge=0)] = 0
     cache_dir: Str = ".cache/distill"
     targets: Literal["gt", "teacher"] = "gt"
+    context: Annotated[int, Strict(), Field(ge=0, multiple_of=8)] = 0
 
     @model_validator(mode="after")
     def _enough_samples(self) -> "Distill":

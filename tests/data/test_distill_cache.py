@@ -27,10 +27,10 @@ def tiny_teacher(path: Path, seed: int = 1) -> Path:
     return save_model(net, path, arch="SRVGGNetCompact", arch_kwargs=kwargs, scale=4, name=f"teacher{seed}")
 
 
-def corpus(folder: Path, photos: dict) -> Path:
+def corpus(folder: Path, photos: dict, size: int = 64) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for n, img in list(photos.items())[:2]:
-        cv2.imwrite(str(folder / f"{n}.png"), img[100:164, 100:164, ::-1])
+        cv2.imwrite(str(folder / f"{n}.png"), img[100:100 + size, 100:100 + size, ::-1])
     return folder
 
 
@@ -79,6 +79,31 @@ def test_same_seed_same_cache_other_seed_other_cache(tmp_path, photos, one_torch
     cache = load_cache(spec_of(options(tmp_path, photos, cache_dir=str(tmp_path / "a"))))
     draw = cache.draw(np.random.default_rng(0), 2, "cpu")
     assert draw["lq"].shape == (2, 3, 8, 8) and float(draw["gt"].max()) <= 1.0
+
+
+def test_context_shows_the_teacher_the_patch_inside_its_image(tmp_path, photos, one_torch_thread):
+    """With ``context`` the stored samples keep their sizes, but the teacher saw 8 more LQ px on every side: its
+    output matches a run on the bare LQ patch only farther than its receptive field (3 px) from the border."""
+    from safetensors.numpy import load_file
+
+    from restoration.data.distill_cache import build_cache
+    from restoration.inference import Upscaler
+
+    opt = options(tmp_path, photos, context=8)
+    corpus(tmp_path / "gt", photos, size=128)  # 32 px patches + 2 x 8 x 4 px of context fit in
+    spec = spec_of(opt)
+    assert spec.dataset_opt()["gt_size"] == 96
+    plain = spec_of(options(tmp_path, photos))
+    assert spec.key_of(spec.fields()) != plain.key_of(plain.fields())
+    t = load_file(build_cache(spec, device="cpu"))
+    assert t["lq"].shape == (5, 3, 8, 8) and t["gt"].shape == t["teacher"].shape == (5, 3, 32, 32)
+    up = Upscaler(str(tmp_path / "teacher.safetensors"), device="cpu", tile=0)
+    bare = np.stack([up.upscale(lq.transpose(1, 2, 0)).transpose(2, 0, 1) for lq in t["lq"]]).astype(int)
+    inner = (slice(None), slice(None), slice(12, 20), slice(12, 20))  # LQ px 3..4: 3 px from every border
+    assert np.abs(bare[inner] - t["teacher"][inner]).max() <= 1  # the same pixels up to rounding
+    assert np.abs(bare - t["teacher"]).max() > 8  # the border: zero padding in the bare run, image in the cache
+    with pytest.raises(OptionError, match="train.distill_opt.context"):
+        spec_of(options(tmp_path, photos, context=4))
 
 
 def test_stale_or_foreign_cache_is_refused_with_one_error(tmp_path, photos, one_torch_thread):
