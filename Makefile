@@ -303,6 +303,13 @@ results-gan: testset
 	$(VENV)/bin/restoration evaluate --model $(GAN_MODELS) --testset $(TESTSET) --lpips alex vgg --grid 3 --heaviest 8 \
 		-q --overwrite -o docs/results/gan
 
+# docs/results/x4plus_tiles24/: realesrgan-x4plus run on bare 24 px tiles (no context: each tile zero-padded, as a
+# cached 96 px distillation patch is), against its whole-image row in docs/results/gan/ (about 7 minutes).
+.PHONY: results-teacher-tiles
+results-teacher-tiles: testset
+	$(VENV)/bin/restoration evaluate --model realesrgan-x4plus --testset $(TESTSET) --tile 24 --tile-pad 0 --lpips alex \
+		--no-baseline -q --overwrite -o docs/results/x4plus_tiles24
+
 # The teacher outputs of options/train/compact_x4_gan_distill.yml, computed once into .cache/distill/ (kept while
 # its inputs are unchanged): realesrgan-x4plus on 2048 24 px LQ patches, 10-20 CPU-minutes (the option file's header).
 distill-cache: data
@@ -323,24 +330,29 @@ gan-deep32: distill-cache
 		name=compact_x4_gan_teacher_deep32 network_g:num_conv=32 path:deepen_g=true \
 		path:pretrain_network_g=$(GAN_DEEP_FROM)/net_g_2500.pth path:pretrain_network_d=$(GAN_DEEP_FROM)/net_d_2500.pth
 
-# Two continuations of the shipped deep32 weights (EMA and raw at 5000, its discriminator at 6000), one change each,
-# 3000 iterations: gan-deep38 adds 6 identity convs (38 convs: about 0.9 s per output MP, the most within the 1 s
+# Continuations of the shipped deep32 weights (EMA and raw at 5000, its discriminator at 6000), one change each,
+# planned for 3000 iterations (stopped at 1000-1500): gan-deep38 adds 6 identity convs (38 convs: about 0.9 s per output MP, the most within the 1 s
 # goal); gan-context makes the teacher targets with 8 LQ px of context around each patch (distill_opt.context: x4plus on
-# a bare 24 px tile loses about 1.3 dB to its own output on the whole image), a cache of its own (about 25 minutes).
+# bare 24 px tiles is much worse than on whole images, make results-teacher-tiles), a cache of its own (23 minutes).
 GAN_CONT = path:pretrain_network_g=runs/compact_x4_gan_teacher_deep32/net_g_5000.pth \
 	path:pretrain_network_d=runs/compact_x4_gan_teacher_deep32/net_d_6000.pth train:total_iter=3000
 GAN_TEACHER_OPT := options/train/compact_x4_gan_distill_teacher.yml
-.PHONY: gan-deep38 gan-context
+.PHONY: gan-deep38 gan-context gan-context-lr
 gan-deep38: distill-cache
 	@$(call restore_run,compact_x4_gan_teacher_deep38)
 	$(VENV)/bin/restoration train -opt $(GAN_TEACHER_OPT) --auto_resume --force_yml name=compact_x4_gan_teacher_deep38 \
 		network_g:num_conv=38 path:deepen_g=true $(GAN_CONT)
 
-gan-context: data
+# gan-context-lr: the same at half the generator's learning rate (1e-5). None of the three beat their starting point
+# on the validation draws (docs/RESULTS.md); their logs are in runs/.
+gan-context gan-context-lr: data
 	$(PY) -m restoration.data.build_distill_cache -opt $(GAN_TEACHER_OPT) --force_yml train:distill_opt:context=8
-	@$(call restore_run,compact_x4_gan_teacher_context)
-	$(VENV)/bin/restoration train -opt $(GAN_TEACHER_OPT) --auto_resume --force_yml name=compact_x4_gan_teacher_context \
-		network_g:num_conv=32 train:distill_opt:context=8 $(GAN_CONT)
+	@$(call restore_run,$(CTX_NAME))
+	$(VENV)/bin/restoration train -opt $(GAN_TEACHER_OPT) --auto_resume --force_yml name=$(CTX_NAME) \
+		network_g:num_conv=32 train:distill_opt:context=8 $(GAN_CONT) $(CTX_LR)
+gan-context: CTX_NAME := compact_x4_gan_teacher_context
+gan-context-lr: CTX_NAME := compact_x4_gan_teacher_context_lr1e5
+gan-context-lr: CTX_LR := train:optim_g:lr=0.00001
 
 # The held-out test set: the corpus's 5 test photos (512 px centre crops), each degraded by 8 tasks of a bank that
 # nothing trains on (seed 123), plus their clean bicubic downscales.

@@ -35,6 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crop-border", type=int, default=None, help="border crop for PSNR/SSIM (default: the scale)")
     p.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--tile", type=int, default=None, help="tile size in LQ pixels, 0 = whole image (default: 0)")
+    p.add_argument("--tile-pad", type=int, default=None,
+                   help="context pixels around each tile (default: 16; 0 shows each tile alone, as a training patch)")
     p.add_argument("--max-images", type=int, default=None, help="at most N images per group (default: all)")
     p.add_argument("-o", "--output", default=None, help="output folder (default: results/evaluate/<name>)")
     p.add_argument("--save-images", action="store_true", help="also write the model outputs (<output>/images/)")
@@ -80,7 +82,7 @@ def _merge(args: argparse.Namespace) -> dict[str, Any]:
     opts = load_options(args.opt) if args.opt else _defaults()
     flags = {"model": args.model, "models_dir": args.models_dir, "testset": args.testset, "groups": args.groups,
              "lpips": args.lpips, "crop_border": args.crop_border, "device": args.device, "tile": args.tile,
-             "max_images": args.max_images, "output": args.output}
+             "tile_pad": args.tile_pad, "max_images": args.max_images, "output": args.output}
     opts.update({k: v for k, v in flags.items() if v is not None})
     if args.save_images or args.grid or args.heaviest:
         opts["save_images"] = True

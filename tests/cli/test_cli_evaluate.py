@@ -229,3 +229,19 @@ def test_heaviest_inputs_table_and_grid(setup, tmp_path):
     assert [float(r.split("|")[-2]) for r in rows] == pytest.approx(bicubic, abs=0.005)  # bicubic PSNR-Y, last column
     grid = cv2.imread(str(out / "heaviest.png"))
     assert grid.shape[0] == 3 * (18 + 18 + 64 * 2 + 4) and grid.shape[1] == 4 * (64 * 2 + 4)  # LQ, bicubic, model, GT
+
+
+def test_tile_pad_zero_scores_bare_tiles(setup, tmp_path):
+    """--tile-pad 0 runs every tile alone (zero padding at its borders, as on a training patch); with enough
+    context the tiled run scores what the whole image does."""
+    root, testset, model = setup
+
+    def psnr_of(*flags: str) -> float:
+        out = tmp_path / "-".join(flags or ("whole",))
+        assert main(["evaluate", "--model", str(model), "--testset", str(testset), "-o", str(out), "--lpips",
+                     "--no-baseline", "-q", *flags]) == 0
+        return json.loads((out / "results.json").read_text())["summary"]["all"]["tiny-random"]["psnr_y"]
+
+    whole = psnr_of()
+    assert psnr_of("--tile", "4", "--tile-pad", "8") == pytest.approx(whole, abs=1e-6)
+    assert abs(psnr_of("--tile", "4", "--tile-pad", "0") - whole) > 1e-3
