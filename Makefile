@@ -331,8 +331,8 @@ gan-deep32: distill-cache
 		path:pretrain_network_g=$(GAN_DEEP_FROM)/net_g_2500.pth path:pretrain_network_d=$(GAN_DEEP_FROM)/net_d_2500.pth
 
 # Continuations of the shipped deep32 weights (EMA and raw at 5000, its discriminator at 6000), one change each,
-# planned for 3000 iterations (stopped at 1000-1500): gan-deep38 adds 6 identity convs (38 convs: about 0.9 s per output MP, the most within the 1 s
-# goal); gan-context makes the teacher targets with 8 LQ px of context around each patch (distill_opt.context: x4plus on
+# planned for 3000 iterations (stopped at 1000-1500): gan-deep38 adds 6 identity convs (38: the most the 1 s per output
+# MP goal allows, the cost growing with the conv count from 0.76 s at 32); gan-context makes the teacher targets with 8 LQ px of context around each patch (distill_opt.context: x4plus on
 # bare 24 px tiles is much worse than on whole images, make results-teacher-tiles), a cache of its own (23 minutes).
 GAN_CONT = path:pretrain_network_g=runs/compact_x4_gan_teacher_deep32/net_g_5000.pth \
 	path:pretrain_network_d=runs/compact_x4_gan_teacher_deep32/net_d_6000.pth train:total_iter=3000

@@ -107,8 +107,8 @@ class CacheSpec:
 
 # ---------------------------------------------------------------------------------------------- building
 def draw_samples(spec: CacheSpec) -> dict[str, np.ndarray]:
-    """GT patches, task seeds and LQ patches (uint8 NCHW), deterministic in the spec's seed; the LQ patches keep
-    their ``context`` (cropped off after the teacher has seen it)."""
+    """GT patches, task seeds and LQ patches (uint8 NCHW), deterministic in the spec's seed; GT and LQ keep their
+    ``context`` (cropped off by :func:`build_cache` after the teacher has seen it)."""
     import torch
     from basicsr.utils.img_process_util import USMSharp
 
@@ -126,7 +126,7 @@ def draw_samples(spec: CacheSpec) -> dict[str, np.ndarray]:
             task = space.sample(np.random.default_rng(int(item["task_seed"])))
             gen = torch.Generator().manual_seed(int(np.random.default_rng([spec.seed, i, 3]).integers(2 ** 62)))
             lq = degrade(usm(gt), [task], generator=gen, scale=spec.scale)
-            gts.append(_to_uint8(_centre(gt, spec.context * spec.scale)))
+            gts.append(_to_uint8(gt))
             lqs.append(_to_uint8(lq))
             seeds.append(int(item["task_seed"]))
     return {"gt": np.concatenate(gts), "lq": np.concatenate(lqs), "task_seed": np.asarray(seeds, dtype=np.int64)}
@@ -175,9 +175,9 @@ def build_cache(spec: CacheSpec, device: str = "auto",
         load_cache(spec)  # an up-to-date name whose content is not: the same error training would give
         return path
     data = draw_samples(spec)
-    m = spec.context
-    data["teacher"] = np.ascontiguousarray(_centre(run_teacher(spec, data["lq"], device, progress), m * spec.scale))
-    data["lq"] = np.ascontiguousarray(_centre(data["lq"], m))
+    data["teacher"] = run_teacher(spec, data["lq"], device, progress)
+    for k in ("lq", "gt", "teacher"):
+        data[k] = _centre(data[k], spec.context * (1 if k == "lq" else spec.scale))
     meta = {"format": FORMAT, "key": key, "fields": json.dumps(fields, sort_keys=True), "teacher_name": spec.teacher}
     write_bytes(path, save({k: np.ascontiguousarray(data[k]) for k in TENSORS}, metadata=meta))
     return path
