@@ -354,6 +354,25 @@ gan-context: CTX_NAME := compact_x4_gan_teacher_context
 gan-context-lr: CTX_NAME := compact_x4_gan_teacher_context_lr1e5
 gan-context-lr: CTX_LR := train:optim_g:lr=0.00001
 
+# Bigger patches for the same pixels per step: 192 px GT patches at batch 1 against the recipe's 96 px at batch 4,
+# without the distillation cache (its samples are 96 px), as continuations of the shipped weights (gan-patch192,
+# gan-patch96; GAN_CONT) and as fresh GAN stages from compact-x4-baseline-stage1 deepened to 32 convs at the start
+# (gan-fresh192, gan-fresh96; planned for 6000 iterations, about 0.95 s each with two runs sharing the machine).
+# P_SUFFIX and P_EXTRA name and change a variant: P_SUFFIX=_nogan P_EXTRA=train:gan_opt:loss_weight=0 (no GAN term),
+# P_SUFFIX=_percep2 P_EXTRA=train:perceptual_opt:perceptual_weight=2 (twice the LPIPS-VGG weight).
+.PHONY: gan-patch192 gan-patch96 gan-fresh192 gan-fresh96
+gan-patch192 gan-patch96 gan-fresh192 gan-fresh96: data
+	@$(call restore_run,compact_x4_$(subst -,_,$@)$(P_SUFFIX))
+	$(VENV)/bin/restoration train -opt $(GAN_TEACHER_OPT) --auto_resume --force_yml name=compact_x4_$(subst -,_,$@)$(P_SUFFIX) \
+		network_g:num_conv=32 train:distill_opt=~ datasets:train:gt_size=$(P_GT) datasets:train:batch_size_per_gpu=$(P_BATCH) \
+		$(P_FROM) $(P_EXTRA)
+gan-patch192 gan-fresh192: P_GT := 192
+gan-patch192 gan-fresh192: P_BATCH := 1
+gan-patch96 gan-fresh96: P_GT := 96
+gan-patch96 gan-fresh96: P_BATCH := 4
+gan-patch192 gan-patch96: P_FROM = $(GAN_CONT)
+gan-fresh192 gan-fresh96: P_FROM := path:deepen_g=true train:total_iter=6000
+
 # The held-out test set: the corpus's 5 test photos (512 px centre crops), each degraded by 8 tasks of a bank that
 # nothing trains on (seed 123), plus their clean bicubic downscales.
 TESTSET := datasets/testsets/corpus_test_x4
