@@ -332,8 +332,9 @@ gan-deep32: distill-cache
 
 # Continuations of the shipped deep32 weights (EMA and raw at 5000, its discriminator at 6000), one change each,
 # planned for 3000 iterations (stopped at 1000-1500): gan-deep38 adds 6 identity convs (38: the most the 1 s per output
-# MP goal allows, the cost growing with the conv count from 0.76 s at 32); gan-context makes the teacher targets with 8 LQ px of context around each patch (distill_opt.context: x4plus on
-# bare 24 px tiles is much worse than on whole images, make results-teacher-tiles), a cache of its own (23 minutes).
+# MP goal allows, the cost growing with the conv count from 0.76 s at 32); gan-context makes the teacher targets with
+# 8 LQ px of context around each patch (distill_opt.context: x4plus on bare 24 px tiles is much worse than on whole
+# images, make results-teacher-tiles), a cache of its own (23 minutes).
 GAN_CONT = path:pretrain_network_g=runs/compact_x4_gan_teacher_deep32/net_g_5000.pth \
 	path:pretrain_network_d=runs/compact_x4_gan_teacher_deep32/net_d_6000.pth train:total_iter=3000
 GAN_TEACHER_OPT := options/train/compact_x4_gan_distill_teacher.yml
@@ -362,10 +363,11 @@ gan-context-lr: CTX_LR := train:optim_g:lr=0.00001
 # P_SUFFIX=_percep2 P_EXTRA=train:perceptual_opt:perceptual_weight=2 (twice the LPIPS-VGG weight).
 .PHONY: gan-patch192 gan-patch96 gan-fresh192 gan-fresh96
 gan-patch192 gan-patch96 gan-fresh192 gan-fresh96: data
-	@$(call restore_run,compact_x4_$(subst -,_,$@)$(P_SUFFIX))
-	$(VENV)/bin/restoration train -opt $(GAN_TEACHER_OPT) --auto_resume --force_yml name=compact_x4_$(subst -,_,$@)$(P_SUFFIX) \
+	@$(call restore_run,$(P_NAME))
+	$(VENV)/bin/restoration train -opt $(GAN_TEACHER_OPT) --auto_resume --force_yml name=$(P_NAME) \
 		network_g:num_conv=32 train:distill_opt=~ datasets:train:gt_size=$(P_GT) datasets:train:batch_size_per_gpu=$(P_BATCH) \
 		$(P_FROM) $(P_EXTRA)
+gan-patch192 gan-patch96 gan-fresh192 gan-fresh96: P_NAME = compact_x4_$(subst -,_,$@)$(P_SUFFIX)
 gan-patch192 gan-fresh192: P_GT := 192
 gan-patch192 gan-fresh192: P_BATCH := 1
 gan-patch96 gan-fresh96: P_GT := 96
