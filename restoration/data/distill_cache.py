@@ -3,15 +3,17 @@
 A large teacher (RRDBNet realesrgan-x4plus takes seconds per 32 px patch on a CPU) is far too slow to run inside
 a training step, so its outputs are computed once, here. ``num_samples`` GT patches are drawn from the training
 corpus exactly as the training dataset draws them (crop, flips) with the cache's own ``seed``; each gets a fresh
-task of the degradation space and its LQ is synthesised from the USM-sharpened GT, as the GAN stage does; the
+task of the degradation space (or, with ``tasks: dataset``, the task the training dataset's sampler assigns it: a
+bank task for its bank share) and its LQ is synthesised from the USM-sharpened GT, as the GAN stage does; the
 teacher upscales every LQ patch once through the tiled :class:`~restoration.inference.Upscaler`. With
 ``context`` (LQ px), the patch is drawn and degraded that much larger on every side and the teacher's output is
 cropped back, so the targets lack the zero-padded borders of a bare tile (x4plus run on the test set in bare 24 px
 tiles: 0.18 dB PSNR-Y and 0.065 LPIPS-alex worse than on whole images, docs/results/x4plus_tiles24).
 
-Everything is stored in one safetensors file (uint8 ``lq``, ``gt``, ``teacher``; int64 ``task_seed``; no pickle)
-named by a key: the digest of every input (corpus files and contents, seed, N, patch size, flips, degradation
-space, USM settings, scale, teacher file digest). A cache built from other inputs therefore never matches: training
+Everything is stored in one safetensors file (uint8 ``lq``, ``gt``, ``teacher``; int64 ``task_seed``, ``task``
+and ``group``, labelled as the training dataset labels its samples; no pickle) named by a key: the digest of every
+input (corpus files and contents, seed, N, patch size, flips, degradation space, task sampler and bank contents,
+USM settings, scale, teacher file digest). A cache built from other inputs therefore never matches: training
 finds the file by key, re-checks the key stored inside it, and refuses anything else with one error naming what
 differs. ``python -m restoration.data.build_distill_cache -opt FILE.yml`` (``make distill-cache``) builds it.
 """
@@ -29,8 +31,8 @@ import numpy as np
 
 from restoration.errors import RestorationError
 
-FORMAT = "restoration-distill-cache/1"
-TENSORS = ("lq", "gt", "teacher", "task_seed")
+FORMAT = "restoration-distill-cache/2"
+TENSORS = ("lq", "gt", "teacher", "task_seed", "task", "group")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class CacheSpec:
     cache_dir: Path
     base: Path = field(default=Path("."))
     context: int = 0
+    tasks: str = "space"
 
     @classmethod
     def from_options(cls, opt: Mapping[str, Any], base: str | os.PathLike | None = None) -> "CacheSpec":
@@ -60,11 +63,12 @@ class CacheSpec:
                    usm=opt.get("usm"), scale=int(opt["scale"]), teacher=str(d["teacher"]),
                    num_samples=int(d["num_samples"]), seed=int(d["seed"]),
                    cache_dir=cache_dir if cache_dir.is_absolute() else root / cache_dir, base=root,
-                   context=int(d["context"]))
+                   context=int(d["context"]), tasks=str(d["tasks"]))
 
     # ------------------------------------------------------------------ key
     def dataset_opt(self) -> dict:
-        """The training dataset's options with the cache's seed and fresh random tasks (no bank)."""
+        """The training dataset's options with the cache's seed; its task sampler with ``tasks: dataset``, fresh
+        random tasks (no bank) otherwise."""
         keep = ("name", "type", "dataroot_gt", "meta_info", "io_backend", "gt_size", "use_hflip", "use_rot",
                 "offline_val_count", "filename_tmpl")
         opt = {k: v for k, v in self.train_data.items() if k in keep}
@@ -72,7 +76,16 @@ class CacheSpec:
             if isinstance(opt.get(k), str) and opt[k] != "offline" and not Path(opt[k]).is_absolute():
                 opt[k] = str(self.base / opt[k])
         opt["gt_size"] = int(opt["gt_size"]) + 2 * self.context * self.scale  # cropped back after the teacher
-        return dict(opt, tasks={"mode": "random"}, seed=self.seed, phase="train", scale=self.scale)
+        return dict(opt, tasks=self._tasks_opt(), seed=self.seed, phase="train", scale=self.scale)
+
+    def _tasks_opt(self) -> dict:
+        if self.tasks == "space":
+            return {"mode": "random"}
+        tasks = dict(self.train_data.get("tasks") or {})
+        if tasks.get("bank"):
+            banks = [tasks["bank"]] if isinstance(tasks["bank"], str) else list(tasks["bank"])
+            tasks["bank"] = [p if Path(p).is_absolute() else str(self.base / p) for p in banks]
+        return tasks
 
     def teacher_file(self) -> Path:
         from restoration.inference.zoo import resolve_model
@@ -95,7 +108,15 @@ class CacheSpec:
                 "use_hflip": bool(d.get("use_hflip", True)), "use_rot": bool(d.get("use_rot", False)),
                 "scale": self.scale, "usm": dict(self.usm or {}),
                 "degradation": DegradationSpace.from_opt(dict(self.degradation or {}) or None).to_opt(),
-                "teacher": sha256_file(self.teacher_file())} | ({"context": self.context} if self.context else {})
+                "teacher": sha256_file(self.teacher_file())} | ({"context": self.context} if self.context else {}) \
+            | ({"tasks": self._tasks_fields()} if self.tasks != "space" else {})
+
+    def _tasks_fields(self) -> dict:
+        """The dataset's task sampler with its bank files named by content (not by path)."""
+        from restoration.hashing import sha256_file
+
+        tasks = self._tasks_opt()
+        return tasks | {"bank": [sha256_file(p) for p in tasks.get("bank") or []]}
 
     @staticmethod
     def key_of(fields: Mapping) -> str:
@@ -118,18 +139,25 @@ def draw_samples(spec: CacheSpec) -> dict[str, np.ndarray]:
     dataset = GTImageDataset(spec.dataset_opt())
     space = DegradationSpace.from_opt(dict(spec.degradation or {}) or None)
     usm = USMSharp(**spec.usm) if spec.usm else USMSharp()  # as the GAN stage builds it
-    gts, lqs, seeds = [], [], []
+    gts, lqs, seeds, labels = [], [], [], []
     with torch.no_grad():
         for i in range(spec.num_samples):
             item = dataset[i]
             gt = item["gt"][None]
-            task = space.sample(np.random.default_rng(int(item["task_seed"])))
+            if item["task"] >= 0:
+                assert dataset.bank is not None  # bank indices come only from a bank's sampler
+                task = dataset.bank[item["task"]]
+            else:
+                task = space.sample(np.random.default_rng(int(item["task_seed"])))
             gen = torch.Generator().manual_seed(int(np.random.default_rng([spec.seed, i, 3]).integers(2 ** 62)))
             lq = degrade(usm(gt), [task], generator=gen, scale=spec.scale)
             gts.append(_to_uint8(gt))
             lqs.append(_to_uint8(lq))
             seeds.append(int(item["task_seed"]))
-    return {"gt": np.concatenate(gts), "lq": np.concatenate(lqs), "task_seed": np.asarray(seeds, dtype=np.int64)}
+            labels.append((int(item["task"]), int(item["group"])))
+    task, group = np.asarray(labels, dtype=np.int64).reshape(-1, 2).T
+    return {"gt": np.concatenate(gts), "lq": np.concatenate(lqs), "task_seed": np.asarray(seeds, dtype=np.int64),
+            "task": np.ascontiguousarray(task), "group": np.ascontiguousarray(group)}
 
 
 def _centre(x, margin: int):
@@ -186,11 +214,14 @@ def build_cache(spec: CacheSpec, device: str = "auto",
 # ---------------------------------------------------------------------------------------------- loading
 @dataclass
 class DistillCache:
-    """The cached samples as uint8 tensors; ``draw`` returns float tensors in [0, 1] on a device."""
+    """The cached samples as uint8 tensors and their int64 task labels; ``draw`` returns the images as float
+    tensors in [0, 1] on a device, with their ``task`` (bank index, -1 = a G0 task) and ``group``."""
 
     lq: Any
     gt: Any
     teacher: Any
+    task: Any
+    group: Any
     key: str
     path: Path
 
@@ -202,7 +233,8 @@ class DistillCache:
         import torch
 
         sel = torch.from_numpy(np.sort(idx))
-        return {n: getattr(self, n)[sel].to(device).float().div_(255) for n in ("lq", "gt", "teacher")}
+        return {n: getattr(self, n)[sel].to(device).float().div_(255) for n in ("lq", "gt", "teacher")} \
+            | {n: getattr(self, n)[sel].to(device).long() for n in ("task", "group")}
 
 
 def _differences(found: Mapping, wanted: Mapping) -> str:
@@ -239,10 +271,11 @@ def load_cache(spec: CacheSpec) -> DistillCache:
                                f"{_differences(found, fields) or 'its key'}); delete it and rebuild")
     missing = [n for n in TENSORS if n not in tensors]
     n, size, scale = spec.num_samples, int(fields["gt_size"]), spec.scale
-    shapes = {"lq": (n, 3, size // scale, size // scale), "gt": (n, 3, size, size), "teacher": (n, 3, size, size)}
+    shapes = {"lq": (n, 3, size // scale, size // scale), "gt": (n, 3, size, size), "teacher": (n, 3, size, size),
+              "task": (n,), "group": (n,)}
     bad = [k for k, s in shapes.items() if k in tensors and tuple(tensors[k].shape) != s]
     if missing or bad:
         problems = [f"missing {', '.join(missing)}"] * bool(missing) + [f"wrong shape of {', '.join(bad)}"] * bool(bad)
         what = "; ".join(problems)
         raise RestorationError(f"distillation cache {path} is damaged ({what}); delete it and rebuild")
-    return DistillCache(tensors["lq"], tensors["gt"], tensors["teacher"], key, path)
+    return DistillCache(tensors["lq"], tensors["gt"], tensors["teacher"], tensors["task"], tensors["group"], key, path)

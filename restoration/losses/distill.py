@@ -10,14 +10,16 @@
       seed: 0                   # the cache's own draw of patches and tasks
       cache_dir: .cache/distill # where restoration.data.distill_cache writes and training reads it
       targets: gt               # or teacher: the teacher output is also the cached samples' gt_usm target
+      context: 0                # LQ px of the degraded image the teacher sees around each patch
+      tasks: space              # or dataset: the training dataset's task draw (its bank share) for the patches
 
 Each iteration appends ``per_batch`` cached (LQ, GT, teacher) samples, chosen by a generator seeded with the
 run's seed and the batch's first sample position (a resumed run draws the same ones). They are ordinary training
-samples (pixel, perceptual and GAN losses against their GT, task -1 / group G0) plus the distillation term, which
-is zero for the samples synthesised on the fly. ``l_distill`` in the log is that term's batch mean (its share of
-``l_g_total``). That L1 term is small beside the perceptual loss (which dominates a GAN step); with
-``targets: teacher`` the cached samples' sharpened target (``gt_usm``: pixel and perceptual losses) is the teacher's
-output instead of the sharpened GT, while the discriminator keeps the real GT.
+samples (pixel, perceptual and GAN losses against their GT, the task and group labels stored in the cache) plus the
+distillation term, which is zero for the samples synthesised on the fly. ``l_distill`` in the log is that term's
+batch mean (its share of ``l_g_total``). That L1 term is small beside the perceptual loss (which dominates a GAN
+step); with ``targets: teacher`` the cached samples' sharpened target (``gt_usm``: pixel and perceptual losses) is
+the teacher's output instead of the sharpened GT, while the discriminator keeps the real GT.
 """
 from __future__ import annotations
 
@@ -62,8 +64,7 @@ class DistillTarget:
             gt_usm = self.usm(extra["gt"]) if self.usm is not None else extra["gt"]
         out = {"lq": torch.cat([batch["lq"], extra["lq"]]), "gt": torch.cat([batch["gt"], extra["gt"]]),
                "gt_usm": torch.cat([batch["gt_usm"], gt_usm]),
-               "task": torch.cat([batch["task"], batch["task"].new_full((k,), -1)]),
-               "group": torch.cat([batch["group"], batch["group"].new_zeros(k)]),
+               "task": torch.cat([batch["task"], extra["task"]]), "group": torch.cat([batch["group"], extra["group"]]),
                "teacher": torch.cat([torch.zeros_like(batch["gt"]), extra["teacher"]])}
         out["from_cache"] = torch.arange(n + k, device=self.device) >= n
         return out

@@ -21,7 +21,9 @@ class Distill(Section):
     perceptual losses use with ``l1_gt_usm``/``percep_gt_usm``) of those samples, so the dominant perceptual term
     pulls toward the teacher's texture too; the discriminator still sees the real GT. ``context`` LQ pixels of the
     degraded image around each patch are shown to the teacher and cropped off its output, so the target is what it
-    makes of the patch inside a photo, not of a tile bordered by zero padding (a multiple of 8: JPEG's blocks)."""
+    makes of the patch inside a photo, not of a tile bordered by zero padding (a multiple of 8: JPEG's blocks).
+    ``tasks: dataset`` degrades each cached patch with the task the training dataset assigns it (its bank share, e.g.
+    the light tasks, included) instead of a fresh task of the degradation space for every patch (``space``)."""
 
     type: Literal["L1Loss"] = "L1Loss"
     loss_weight: Annotated[Num, Field(ge=0)] = 1.0
@@ -32,6 +34,7 @@ class Distill(Section):
     cache_dir: Str = ".cache/distill"
     targets: Literal["gt", "teacher"] = "gt"
     context: Annotated[int, Strict(), Field(ge=0, multiple_of=8)] = 0
+    tasks: Literal["space", "dataset"] = "space"
 
     @model_validator(mode="after")
     def _enough_samples(self) -> "Distill":

@@ -65,7 +65,8 @@ def test_same_seed_same_cache_other_seed_other_cache(tmp_path, photos, one_torch
     c = build_cache(spec_of(options(tmp_path, photos, cache_dir=str(tmp_path / "c"), seed=1)), device="cpu")
     assert a.name == b.name != c.name
     ta, tb, tc = load_file(a), load_file(b), load_file(c)
-    assert set(ta) == {"lq", "gt", "teacher", "task_seed"}
+    assert set(ta) == {"lq", "gt", "teacher", "task_seed", "task", "group"}
+    assert (ta["task"] == -1).all() and (ta["group"] == 0).all()  # tasks: space, a fresh G0 task each
     assert ta["lq"].shape == (5, 3, 8, 8) and ta["gt"].shape == ta["teacher"].shape == (5, 3, 32, 32)
     assert all(ta[k].dtype == np.uint8 for k in ("lq", "gt", "teacher"))
     for k in ta:
@@ -104,6 +105,46 @@ def test_context_shows_the_teacher_the_patch_inside_its_image(tmp_path, photos, 
     assert np.abs(bare - t["teacher"]).max() > 8  # the border: zero padding in the bare run, image in the cache
     with pytest.raises(OptionError, match="train.distill_opt.context"):
         spec_of(options(tmp_path, photos, context=4))
+
+
+def test_dataset_tasks_degrade_the_bank_share_with_bank_tasks(tmp_path, photos, one_torch_thread):
+    """``tasks: dataset``: each patch gets the task the training sampler assigns it; the bank share is labelled
+    with its bank index and group, degraded by that bank task, and appended to a batch with those labels."""
+    import torch
+    from basicsr.utils.img_process_util import USMSharp
+
+    from restoration.data.distill_cache import build_cache, load_cache
+    from restoration.degradations import TaskBank, degrade
+    from restoration.losses.distill import DistillTarget
+
+    bank = TaskBank.sample(3, seed=5, space=SPACE).with_groups({"light": [0, 1, 2]})
+    bank.save(tmp_path / "bank.json")
+    opt = options(tmp_path, photos, num_samples=8, tasks="dataset")
+    opt["datasets"]["train"]["tasks"] = {"mode": "groups", "bank": str(tmp_path / "bank.json"),
+                                         "group_weights": [0.5, 0.5]}
+    spec = spec_of(opt)
+    key = spec.key_of(spec.fields())
+    plain = spec_of(options(tmp_path, photos, num_samples=8))
+    assert key != plain.key_of(plain.fields())
+    build_cache(spec, device="cpu")
+    cache = load_cache(spec)
+    task, group = cache.task.numpy(), cache.group.numpy()
+    assert set(group) == {0, 1} and ((task >= 0) == (group == 1)).all()
+    i = int(np.flatnonzero(task >= 0)[0])
+    gt = cache.gt[i:i + 1].float() / 255
+    gen = torch.Generator().manual_seed(int(np.random.default_rng([0, i, 3]).integers(2 ** 62)))
+    lq = degrade(USMSharp()(gt), [bank[int(task[i])]], generator=gen, scale=4)
+    assert np.array_equal((lq.clamp(0, 1) * 255).round().byte().numpy(), cache.lq[i:i + 1].numpy())
+    # the bank file is part of the key: another bank under the same path is another cache
+    TaskBank.sample(3, seed=6, space=SPACE).with_groups({"light": [0, 1, 2]}).save(tmp_path / "bank.json")
+    assert spec.key_of(spec.fields()) != key
+    # appended to a batch with their labels
+    target = DistillTarget(opt, cache, torch.device("cpu"))
+    batch = {"lq": torch.zeros(1, 3, 8, 8), "gt": torch.zeros(1, 3, 32, 32), "gt_usm": torch.zeros(1, 3, 32, 32),
+             "task": torch.tensor([-1]), "group": torch.tensor([0])}
+    out = next(o for o in (target.append(batch, p) for p in range(50)) if (o["task"][1:] >= 0).any())
+    drawn = [int(np.flatnonzero((cache.lq.float() / 255 == x).flatten(1).all(1))[0]) for x in out["lq"][1:]]
+    assert out["task"][1:].tolist() == task[drawn].tolist() and out["group"][1:].tolist() == group[drawn].tolist()
 
 
 def test_stale_or_foreign_cache_is_refused_with_one_error(tmp_path, photos, one_torch_thread):

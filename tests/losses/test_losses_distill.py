@@ -7,11 +7,11 @@ from restoration.losses.distill import DistillTarget
 
 
 class _Cache:
-    """Two cached samples whose GT, teacher output and LQ are distinct constants."""
+    """Cached samples whose GT, teacher output and LQ are distinct constants, labelled bank task 3 of group 1."""
 
     def draw(self, rng, k, device):
         return {"lq": torch.full((k, 3, 4, 4), 0.1), "gt": torch.full((k, 3, 16, 16), 0.2),
-                "teacher": torch.full((k, 3, 16, 16), 0.7)}
+                "teacher": torch.full((k, 3, 16, 16), 0.7), "task": torch.full((k,), 3), "group": torch.ones(k).long()}
 
 
 def _batch():
@@ -27,7 +27,8 @@ def _target(targets):
 def test_cached_samples_keep_their_sharpened_gt_by_default():
     out = _target("gt").append(_batch(), 0)
     assert torch.allclose(out["gt_usm"][2:], torch.full((2, 3, 16, 16), 0.25))
-    assert out["from_cache"].tolist() == [False, False, True, True] and out["task"][2:].tolist() == [-1, -1]
+    assert out["from_cache"].tolist() == [False, False, True, True] and out["task"].tolist() == [0, 0, 3, 3]
+    assert out["group"].tolist() == [0, 0, 1, 1]  # the labels the cache stored
 
 
 def test_teacher_targets_replace_the_sharpened_target_but_not_the_gt():
