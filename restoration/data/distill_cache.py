@@ -73,8 +73,8 @@ class CacheSpec:
                 "offline_val_count", "filename_tmpl")
         opt = {k: v for k, v in self.train_data.items() if k in keep}
         for k in ("dataroot_gt", "meta_info"):
-            if isinstance(opt.get(k), str) and opt[k] != "offline" and not Path(opt[k]).is_absolute():
-                opt[k] = str(self.base / opt[k])
+            if isinstance(opt.get(k), str) and opt[k] != "offline":
+                opt[k] = self._at_base(opt[k])
         opt["gt_size"] = int(opt["gt_size"]) + 2 * self.context * self.scale  # cropped back after the teacher
         return dict(opt, tasks=self._tasks_opt(), seed=self.seed, phase="train", scale=self.scale)
 
@@ -84,8 +84,12 @@ class CacheSpec:
         tasks = dict(self.train_data.get("tasks") or {})
         if tasks.get("bank"):
             banks = [tasks["bank"]] if isinstance(tasks["bank"], str) else list(tasks["bank"])
-            tasks["bank"] = [p if Path(p).is_absolute() else str(self.base / p) for p in banks]
+            tasks["bank"] = [self._at_base(p) for p in banks]
         return tasks
+
+    def _at_base(self, path: str) -> str:
+        """A path of the option file, relative ones taken from ``base`` (where the recipe is run from)."""
+        return path if Path(path).is_absolute() else str(self.base / path)
 
     def teacher_file(self) -> Path:
         from restoration.inference.zoo import resolve_model
@@ -134,6 +138,7 @@ def draw_samples(spec: CacheSpec) -> dict[str, np.ndarray]:
     from basicsr.utils.img_process_util import USMSharp
 
     from restoration.data.gt_image_dataset import GTImageDataset
+    from restoration.data.samplers import task_of
     from restoration.degradations import DegradationSpace, degrade
 
     dataset = GTImageDataset(spec.dataset_opt())
@@ -144,11 +149,7 @@ def draw_samples(spec: CacheSpec) -> dict[str, np.ndarray]:
         for i in range(spec.num_samples):
             item = dataset[i]
             gt = item["gt"][None]
-            if item["task"] >= 0:
-                assert dataset.bank is not None  # bank indices come only from a bank's sampler
-                task = dataset.bank[item["task"]]
-            else:
-                task = space.sample(np.random.default_rng(int(item["task_seed"])))
+            task = task_of(item["task"], item["task_seed"], dataset.bank, space)
             gen = torch.Generator().manual_seed(int(np.random.default_rng([spec.seed, i, 3]).integers(2 ** 62)))
             lq = degrade(usm(gt), [task], generator=gen, scale=spec.scale)
             gts.append(_to_uint8(gt))

@@ -33,6 +33,15 @@ def position_rng(seed: int, position: int, stream: int = 0) -> np.random.Generat
     return np.random.default_rng([int(seed) & 0xFFFFFFFF, int(position), int(stream)])
 
 
+def task_of(index: int, task_seed: int, bank, space):
+    """The DegradationTask of a sample labelled ``index`` by a sampler: that bank task, or (-1, G0) a fresh task of
+    ``space`` drawn from the sample's own ``task_seed``; training and the distillation cache both degrade this way."""
+    if index >= 0:
+        assert bank is not None  # bank indices come only from a bank's sampler
+        return bank[index]
+    return space.sample(np.random.default_rng(int(task_seed)))
+
+
 class TaskSampler:
     """Assigns (task index, group index) to a sample position; deterministic in (seed, position)."""
 

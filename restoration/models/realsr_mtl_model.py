@@ -156,14 +156,9 @@ class RealSRMTLModel(SRModel):
     # ------------------------------------------------------------------ data
     def _tasks_for(self, data: dict) -> list:
         """One DegradationTask per sample: bank tasks by index, fresh G0 tasks from each sample's own seed."""
-        tasks = []
-        for t, s in zip(data["task"].tolist(), data["task_seed"].tolist()):
-            if t >= 0:
-                assert self.bank is not None  # bank indices come only from a bank's sampler
-                tasks.append(self.bank[t])
-            else:
-                tasks.append(self.space.sample(np.random.default_rng(int(s))))
-        return tasks
+        from restoration.data.samplers import task_of
+
+        return [task_of(t, s, self.bank, self.space) for t, s in zip(data["task"].tolist(), data["task_seed"].tolist())]
 
     @torch.no_grad()
     def feed_data(self, data: dict) -> None:
